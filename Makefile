@@ -1,0 +1,41 @@
+# Lucid — build, test, demo and benchmarks. Everything builds in release mode: numeric Swift is
+# 10–100× slower in debug builds.
+SWIFT ?= swift
+CONFIG = -c release
+APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev pkg-config
+LUCID = .build/release/lucid
+
+.PHONY: deps build test demo bench bench-reference clean
+
+## Install the Debian packages Lucid links against, when missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build $(CONFIG)
+
+## The whole test suite, in release mode.
+test: deps
+	$(SWIFT) build $(CONFIG) --build-tests -Xswiftc -enable-testing
+	$(SWIFT) test $(CONFIG) -Xswiftc -enable-testing --skip-build
+
+## Train a Noise2Self denoiser on the built-in synthetic dataset and restore it.
+demo: build
+	$(LUCID) demo
+
+## Benchmarks as JSON lines (see README for the PyTorch comparison).
+bench: build
+	$(LUCID) bench
+
+## Lucid and the reference scripts in one run, for ratios (needs torch, scikit-image).
+bench-reference: build
+	python3 scripts/compare_bench.py
+
+clean:
+	rm -rf .build

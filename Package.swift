@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Lucid is built on the user's own machine, so kernels are compiled for the host CPU
+/// (`-target-cpu native` turns `SIMD16<Float>` FMAs into AVX-512 / AVX2 instructions).
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "native", "-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "Lucid",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "LucidCore", targets: ["LucidCore"]),
+        .library(name: "LucidAutograd", targets: ["LucidAutograd"]),
+        .library(name: "LucidNN", targets: ["LucidNN"]),
+        .library(name: "LucidOptics", targets: ["LucidOptics"]),
+        .library(name: "LucidImaging", targets: ["LucidImaging"]),
+        .executable(name: "lucid", targets: ["lucid"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f",
+                       providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4",
+                       providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+
+        .target(name: "LucidCore", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "LucidAutograd", dependencies: ["LucidCore"], swiftSettings: fast),
+        .target(name: "LucidNN", dependencies: ["LucidAutograd"], swiftSettings: fast),
+        .target(name: "LucidOptics", dependencies: ["LucidCore", "CFFTW"], swiftSettings: fast),
+        .target(name: "LucidImaging", dependencies: ["LucidCore", "CTIFF", "CPNG"],
+                swiftSettings: fast),
+        .executableTarget(
+            name: "lucid",
+            dependencies: [
+                "LucidCore", "LucidAutograd", "LucidNN", "LucidOptics", "LucidImaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: fast),
+
+        .testTarget(name: "LucidCoreTests", dependencies: ["LucidCore"], swiftSettings: fast),
+        .testTarget(name: "LucidAutogradTests", dependencies: ["LucidAutograd"],
+                    swiftSettings: fast),
+        .testTarget(name: "LucidNNTests", dependencies: ["LucidNN"], swiftSettings: fast),
+        .testTarget(name: "LucidOpticsTests", dependencies: ["LucidOptics"], swiftSettings: fast),
+        .testTarget(name: "LucidImagingTests", dependencies: ["LucidImaging"],
+                    swiftSettings: fast),
+    ],
+    swiftLanguageModes: [.v5]
+)

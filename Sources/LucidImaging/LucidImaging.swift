@@ -1,0 +1,1 @@
+// LucidImaging — see docs/ARCHITECTURE.md.

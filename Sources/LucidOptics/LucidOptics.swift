@@ -1,0 +1,1 @@
+// LucidOptics — see docs/ARCHITECTURE.md.

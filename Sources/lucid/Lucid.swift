@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `lucid` command line: train, predict and evaluate restoration models, and the PSF tools.
+@main
+struct Lucid: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lucid",
+        abstract: "Denoise and restore microscopy images with deep learning and optics.",
+        version: "0.1.0",
+        subcommands: [Bench.self]
+    )
+}
