@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "LucidNN", targets: ["LucidNN"]),
         .library(name: "LucidOptics", targets: ["LucidOptics"]),
         .library(name: "LucidImaging", targets: ["LucidImaging"]),
+        .library(name: "LucidRestore", targets: ["LucidRestore"]),
         .executable(name: "lucid", targets: ["lucid"]),
     ],
     dependencies: [
@@ -38,10 +39,14 @@ let package = Package(
         .target(name: "LucidOptics", dependencies: ["LucidCore", "CFFTW"], swiftSettings: fast),
         .target(name: "LucidImaging", dependencies: ["LucidCore", "CTIFF", "CPNG"],
                 swiftSettings: fast),
+        .target(name: "LucidRestore",
+                dependencies: ["LucidNN", "LucidImaging", "LucidOptics",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: fast),
         .executableTarget(
             name: "lucid",
             dependencies: [
-                "LucidCore", "LucidAutograd", "LucidNN", "LucidOptics", "LucidImaging",
+                "LucidCore", "LucidAutograd", "LucidNN", "LucidOptics", "LucidImaging", "LucidRestore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -53,6 +58,8 @@ let package = Package(
         .testTarget(name: "LucidNNTests", dependencies: ["LucidNN"], swiftSettings: fast),
         .testTarget(name: "LucidOpticsTests", dependencies: ["LucidOptics"], swiftSettings: fast),
         .testTarget(name: "LucidImagingTests", dependencies: ["LucidImaging"],
+                    swiftSettings: fast),
+        .testTarget(name: "LucidRestoreTests", dependencies: ["LucidRestore"],
                     swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]

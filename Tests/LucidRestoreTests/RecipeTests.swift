@@ -1,0 +1,167 @@
+import XCTest
+@testable import LucidRestore
+
+/// The Recipes/ folder of the repository.
+let recipesFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Recipes")
+
+final class RecipeTests: XCTestCase {
+    func testMinimalRecipeGetsDefaults() throws {
+        let r = try Recipe.parse(yaml: "method: noise2void\ndata: {train: stacks/*.tif}\n")
+        XCTAssertEqual(r.method, .noise2void)
+        XCTAssertEqual(r.data.source, .noisy(train: "stacks/*.tif"))
+        XCTAssertEqual(r.data.axes, .yx)
+        XCTAssertEqual(r.data.patch, [64, 64])
+        XCTAssertEqual(r.data.validation, 0.1)
+        XCTAssertEqual(r.data.normalize, Normalization(mode: .percentile, low: 1, high: 99.8))
+        XCTAssertTrue(r.data.augment)
+        XCTAssertEqual(r.settings, .noise2void(Noise2VoidSettings(pixelFraction: 0.002, neighborhood: 5, n2v2: false,
+                                                                   replacement: .uniform)))
+        XCTAssertEqual(r.model, ModelRecipe(kind: .unet, depth: 2, filters: 32, kernel: 3, residual: false, norm: .batch,
+                                            pooling: .max, upsampling: .nearest, convsPerLevel: 2,
+                                            probabilistic: false, dropout: 0))
+        XCTAssertEqual(r.training.steps, 4000)
+        XCTAssertEqual(r.training.batch, 16)
+        XCTAssertEqual(r.training.lr, 4e-4)
+        XCTAssertEqual(r.training.seed, 0)
+        XCTAssertEqual(r.training.optimizer, .adam)
+        XCTAssertEqual(r.training.weightDecay, 0)
+        XCTAssertEqual(r.training.schedule, Schedule(kind: .plateau, factor: 0.5, every: 1000, patience: 10, warmup: 0))
+        XCTAssertEqual(r.training.validateEvery, 200)
+        XCTAssertEqual(r.training.patience, 0)
+        XCTAssertEqual(r.training.clipNorm, 0)
+        XCTAssertEqual(r.output, "Checkpoints/noise2void")
+    }
+
+    func testMethodDependentDefaults() throws {
+        let n2s = try Recipe.parse(yaml: "method: noise2self\ndata: {train: a.tif, axes: ZYX}\n")
+        XCTAssertEqual(n2s.settings, .noise2self(Noise2SelfSettings(grid: 4, replacement: .interpolate)))
+        XCTAssertEqual(n2s.data.patch, [16, 64, 64])
+        let n2v2 = try Recipe.parse(yaml: "method: noise2void\ndata: {train: a.tif}\nnoise2void: {n2v2: true}\n")
+        XCTAssertEqual(n2v2.model.pooling, .maxblur)
+        XCTAssertEqual(n2v2.settings, .noise2void(Noise2VoidSettings(n2v2: true, replacement: .median)))
+        let care = try Recipe.parse(yaml: "method: care\ndata: {input: a/*.tif, target: b/*.tif}\ncare: {loss: laplace}\n")
+        XCTAssertEqual(care.settings, .care(CARESettings(loss: .laplace, probabilistic: true)))
+        XCTAssertTrue(care.model.probabilistic)
+        XCTAssertEqual(care.data.source, .paired(input: "a/*.tif", target: "b/*.tif"))
+        let adamw = try Recipe.parse(yaml: "method: noise2noise\ndata: {input: a, target: b}\ntraining: {optimizer: adamw}\n")
+        XCTAssertEqual(adamw.training.weightDecay, 0.01)
+        XCTAssertEqual(adamw.settings, .noise2noise(Noise2NoiseSettings(loss: .mse)))
+    }
+
+    /// The contract example: one template listing every data key validates as written.
+    func testContractExampleValidates() throws {
+        let text = """
+        method: noise2self          # noise2self | noise2void | noise2noise | care
+        data:
+          train: stacks/*.tif       # self-supervised methods: the noisy stacks
+          input: low/*.tif          # paired methods: degraded inputs
+          target: high/*.tif        # paired methods: targets, matched to inputs by file name
+          axes: YX                  # YX, ZYX, CYX, CZYX
+          patch: [64, 64]
+          validation: 0.1
+          normalize: {mode: percentile, low: 1, high: 99.8}
+        model: {kind: unet, depth: 2, filters: 32, kernel: 3, residual: false}
+        training: {steps: 4000, batch: 16, lr: 4.0e-4, seed: 0}
+        output: Checkpoints/my-run
+        """
+        let r = try Recipe.parse(yaml: text)
+        XCTAssertEqual(r.data.source, .noisy(train: "stacks/*.tif"))
+        XCTAssertEqual(r.output, "Checkpoints/my-run")
+        XCTAssertEqual(r.training.lr, 4e-4)
+        let care = try Recipe.parse(yaml: text, overrides: ["method=care"])
+        XCTAssertEqual(care.data.source, .paired(input: "low/*.tif", target: "high/*.tif"))
+
+        let labelfree = try Recipe.parse(yaml: """
+        method: labelfree
+        data: {manifest: pairs.csv, axes: YX, patch: [64, 64], validation: 0.1}
+        model: {kind: unet, depth: 2, filters: 32, kernel: 3, residual: false}
+        training: {steps: 4000, batch: 16, lr: 4.0e-4, seed: 0}
+        """)
+        XCTAssertEqual(labelfree.data.source, .manifest("pairs.csv"))
+        XCTAssertEqual(labelfree.settings, .labelfree(LabelFreeSettings(loss: .mse)))
+    }
+
+    func testSimulatedCARE() throws {
+        let r = try Recipe.parse(yaml: """
+        method: care
+        data:
+          target: high/*.tif
+          simulate: {psf: {model: gibson-lanni, na: 1.4, wavelength: 0.6}, photons: 50}
+        """)
+        XCTAssertEqual(r.data.source, .simulated(target: "high/*.tif", simulation: Simulation(
+            psf: .model(.gibsonLanni, parameters: ["na": 1.4, "wavelength": 0.6]), photons: 50, readNoise: 2,
+            background: 0)))
+        let file = try Recipe.parse(yaml: "method: care\ndata: {target: t.tif, simulate: {psf: measured.tif}}\n")
+        XCTAssertEqual(file.data.source, .simulated(target: "t.tif", simulation: Simulation(psf: .file("measured.tif"))))
+    }
+
+    func testEveryShippedRecipeValidates() throws {
+        let names = ["noise2self", "noise2void", "noise2noise", "care", "care-simulated", "labelfree-2d",
+                     "labelfree-3d", "demo"]
+        let files = try FileManager.default.contentsOfDirectory(atPath: recipesFolder.path).filter { $0.hasSuffix(".yaml") }
+        XCTAssertEqual(Set(files), Set(names.map { $0 + ".yaml" }))
+        for file in files {
+            let recipe = try Recipe.load(path: recipesFolder.appendingPathComponent(file).path)
+            let expected: RestorationMethod = file.hasPrefix("labelfree") ? .labelfree
+                : file == "demo.yaml" ? .noise2void
+                : RestorationMethod(rawValue: String(file.dropLast(5)).replacingOccurrences(of: "-simulated", with: ""))!
+            XCTAssertEqual(recipe.method, expected, file)
+            XCTAssertEqual(recipe.data.patch.count, recipe.data.axes.spatialRank, file)
+        }
+        let simulated = try Recipe.load(path: recipesFolder.appendingPathComponent("care-simulated.yaml").path)
+        guard case .simulated(_, let sim) = simulated.data.source else { return XCTFail("care-simulated: \(simulated.data.source)") }
+        XCTAssertEqual(sim.psf, .model(.bornWolf, parameters: ["na": 1.2, "wavelength": 0.52, "ni": 1.33, "pixel_size": 0.1]))
+    }
+
+    func testOverridesAreApplied() throws {
+        let base = "method: noise2void\ndata: {train: a.tif, axes: YX}\ntraining: {steps: 4000}\n"
+        let r = try Recipe.parse(yaml: base, overrides: [
+            "training.steps=100", "data.axes=ZYX", "data.patch=[32,64,64]", "noise2void.n2v2=true",
+            "training.schedule={kind: step, every: 50}", "output=runs/x", "data.normalize=none",
+        ])
+        XCTAssertEqual(r.training.steps, 100)
+        XCTAssertEqual(r.data.axes, .zyx)
+        XCTAssertEqual(r.data.patch, [32, 64, 64])
+        XCTAssertEqual(r.model.pooling, .maxblur)
+        XCTAssertEqual(r.training.schedule, Schedule(kind: .step, every: 50))
+        XCTAssertEqual(r.output, "runs/x")
+        XCTAssertEqual(r.data.normalize.mode, Normalization.Mode.none)
+        // Later overrides win; a glob that is not valid YAML is taken as a string; an empty value restores the default.
+        let s = try Recipe.parse(yaml: base, overrides: ["training.steps=5", "training.steps=6", "data.train=*.tif",
+                                                         "output="])
+        XCTAssertEqual(s.training.steps, 6)
+        XCTAssertEqual(s.data.source, .noisy(train: "*.tif"))
+        XCTAssertEqual(s.output, "Checkpoints/noise2void")
+        // Overrides alone can make a recipe.
+        let t = try Recipe.parse(yaml: "", overrides: ["method=noise2self", "data.train=x.tif"])
+        XCTAssertEqual(t.method, .noise2self)
+    }
+
+    func testResolvedRecipeRoundTrips() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: recipesFolder.path).filter { $0.hasSuffix(".yaml") }
+        for file in files {
+            let recipe = try Recipe.load(path: recipesFolder.appendingPathComponent(file).path)
+            XCTAssertEqual(try Recipe.parse(yaml: recipe.yaml(), file: "resolved.yaml"), recipe, file)
+            XCTAssertEqual(try Recipe.parse(yaml: recipe.json(), file: "resolved.json"), recipe, file)
+            let json = try JSONSerialization.jsonObject(with: Data(recipe.json().utf8)) as? [String: Any]
+            XCTAssertEqual(json?["method"] as? String, recipe.method.rawValue, file)
+        }
+        // Strings that look like other YAML types are quoted so they stay strings.
+        var odd = try Recipe.parse(yaml: "method: noise2self\ndata: {train: 'yes'}\noutput: '123'\n")
+        odd.data.source = .noisy(train: "a: b, [c]")
+        let back = try Recipe.parse(yaml: odd.yaml())
+        XCTAssertEqual(back, odd)
+        XCTAssertEqual(back.output, "123")
+        XCTAssertTrue(odd.yaml().contains("  patch: [64, 64]\n"), odd.yaml())
+    }
+
+    func testSaveWritesBothFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lucid-recipe-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let recipe = try Recipe.parse(yaml: "method: noise2self\ndata: {train: a.tif}\n")
+        try recipe.save(in: dir.path)
+        XCTAssertEqual(try Recipe.load(path: dir.appendingPathComponent("recipe.yaml").path), recipe)
+        XCTAssertEqual(try Recipe.load(path: dir.appendingPathComponent("recipe.json").path), recipe)
+    }
+}
