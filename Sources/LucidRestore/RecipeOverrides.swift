@@ -49,7 +49,7 @@ enum RecipeOverrides {
                             override: String, file: String) throws -> Node {
         guard case .mapping(var mapping) = node else {
             throw RecipeError(file: file, path: prefix.joined(separator: "."),
-                              message: "is not a section, so --set \(override) cannot set a key inside it")
+                              message: "holds a value, not a section, so --set \(override) cannot set a key inside it")
         }
         let key = path[0]
         let index = mapping.firstIndex(where: { $0.key.string == key })

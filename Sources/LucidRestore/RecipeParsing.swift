@@ -155,7 +155,7 @@ struct RecipeValidator {
                 source = .simulated(target: target, simulation: try simulation(d))
             } else {
                 throw d.missing("input", method == .care
-                    ? "method care needs data.input (degraded images) or data.simulate"
+                    ? "method care needs degraded inputs in data.input, or data.simulate to make them"
                     : "method noise2noise needs data.input and data.target file patterns")
             }
         case .labelfree:
@@ -181,7 +181,8 @@ struct RecipeValidator {
         let low = try n.double("low", default: 1, describe: "a percentile ≥ 0 and < 100") { $0 >= 0 && $0 < 100 }
         let high = try n.double("high", default: 99.8, describe: "a percentile > 0 and ≤ 100") { $0 > 0 && $0 <= 100 }
         if high <= low {
-            throw n.error("high", "\(RecipeValue.number(high)) is not allowed (above data.normalize.low = \(RecipeValue.number(low)))")
+            let shown = n.value("high").map(RecipeContext.render) ?? RecipeValue.number(high)
+            throw n.error("high", "\(shown) is not allowed (a percentile above data.normalize.low, \(RecipeValue.number(low)))")
         }
         return Normalization(mode: try n.choice("mode", default: .percentile)!, low: low, high: high)
     }
