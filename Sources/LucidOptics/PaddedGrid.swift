@@ -55,23 +55,25 @@ struct PaddedGrid: @unchecked Sendable {
         for a in 0..<3 {
             let (n, g) = (sizes[a], gridShape[a])
             zeroAxisMaps.append((0..<g).map { $0 < n ? $0 : -1 })
-            axisMaps.append((0..<g).map { Self.source($0, size: n, grid: g, boundary: boundary) })
+            // Right of the image: the kernel's centre offset plus half the spare room; the rest,
+            // wrapping, is left of it.
+            let right = (k[a] - 1) / 2 + max(0, g - n - (k[a] - 1)) / 2
+            axisMaps.append((0..<g).map { Self.source($0, size: n, grid: g, right: right, boundary: boundary) })
         }
         maps = axisMaps
         zeroMaps = zeroAxisMaps
     }
 
-    /// Image index held at grid position `g` (the image sits at the grid origin; the padding
-    /// after it is split between the image's right edge and, wrapping, its left edge).
-    static func source(_ g: Int, size n: Int, grid: Int, boundary: Boundary) -> Int {
+    /// Image index held at grid position `g` (the image sits at the grid origin; the first
+    /// `right` positions after it extend its right edge, the others, wrapping, its left edge).
+    static func source(_ g: Int, size n: Int, grid: Int, right: Int, boundary: Boundary) -> Int {
         if g < n { return g }
         switch boundary {
         case .zero: return -1
         case .periodic: return g % n
         case .reflect:
             if n == 1 { return 0 }
-            let right = g - n + 1, left = grid - g
-            let q = right <= left ? n - 1 + right : -left
+            let q = g - n < right ? g : g - grid
             let period = 2 * n - 2
             let m = ((q % period) + period) % period
             return m < n ? m : period - m
