@@ -1,1 +1,0 @@
-// LucidOptics — see docs/ARCHITECTURE.md.
