@@ -76,7 +76,7 @@ extension Tensor {
 
     /// `[start, start+step, …]` below `end`.
     public static func arange(_ start: Float, _ end: Float, step: Float = 1) -> Tensor {
-        let n = max(0, Int(((end - start) / step).rounded(.up)))
+        let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         var t = Tensor(uninitialized: [n])
         for i in 0..<n { t.storage.base[i] = start + Float(i) * step }
         return t

@@ -1,0 +1,95 @@
+import Foundation
+
+/// Activation functions and softmax on tensors (gradient-free forward kernels).
+extension Tensor {
+    /// `max(x, 0)`.
+    public func relu() -> Tensor { leakyReLU(slope: 0) }
+
+    /// `x` for positive `x`, else `slope · x` (16-lane loop).
+    public func leakyReLU(slope: Float = 0.01) -> Tensor {
+        let out = Tensor(uninitialized: shape)
+        let src = UnsafePointer(storage.base), dst = out.storage.base
+        let zero = SIMD16<Float>(), k = SIMD16<Float>(repeating: slope)
+        Threads.parallelChunks(count, minChunk: elementwiseGrain) { r in
+            var i = r.lowerBound
+            while i + 16 <= r.upperBound {
+                let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self)
+                let y = v.replacing(with: v * k, where: v .<= zero)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: y, as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < r.upperBound { dst[i] = src[i] > 0 ? src[i] : slope * src[i]; i += 1 }
+        }
+        return out
+    }
+
+    /// Gradient of `leakyReLU(slope:)` (ReLU for slope 0): `grad` where `input > 0`, else `slope · grad`.
+    public static func leakyReLUBackward(_ grad: Tensor, input: Tensor, slope: Float = 0) throws -> Tensor {
+        guard grad.shape == input.shape else {
+            throw TensorError.shapeMismatch(op: "leakyReLU backward", detail: "\(grad.shape) vs \(input.shape)")
+        }
+        let out = Tensor(uninitialized: input.shape)
+        let g = UnsafePointer(grad.storage.base), x = UnsafePointer(input.storage.base), dst = out.storage.base
+        let zero = SIMD16<Float>(), k = SIMD16<Float>(repeating: slope)
+        Threads.parallelChunks(input.count, minChunk: elementwiseGrain) { r in
+            var i = r.lowerBound
+            while i + 16 <= r.upperBound {
+                let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+                let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+                let y = gv.replacing(with: gv * k, where: xv .<= zero)
+                UnsafeMutableRawPointer(dst + i).storeBytes(of: y, as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < r.upperBound { dst[i] = x[i] > 0 ? g[i] : slope * g[i]; i += 1 }
+        }
+        return out
+    }
+    /// `1 / (1 + e⁻ˣ)`.
+    public func sigmoid() -> Tensor { map { 1 / (1 + Foundation.exp(-$0)) } }
+    /// Hyperbolic tangent.
+    public func tanh() -> Tensor { map { Foundation.tanh($0) } }
+    /// `x · sigmoid(x)` (swish).
+    public func silu() -> Tensor { map { $0 / (1 + Foundation.exp(-$0)) } }
+    /// `x · Φ(x) = x/2 · (1 + erf(x/√2))` (exact GELU).
+    public func gelu() -> Tensor { map { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) } }
+
+    /// Splits the shape around `axis`: (product before, extent, product after).
+    func axisSplit(_ axis: Int, op: String) throws -> (outer: Int, n: Int, inner: Int, axis: Int) {
+        guard axis >= -rank && axis < rank else {
+            throw TensorError.invalidArgument(op: op, detail: "axis \(axis) out of range for shape \(shape)")
+        }
+        let ax = axis < 0 ? axis + rank : axis
+        return (shape[..<ax].reduce(1, *), shape[ax], shape[(ax + 1)...].reduce(1, *), ax)
+    }
+
+    /// Softmax along `axis` (max-subtracted, so large inputs do not overflow).
+    public func softmax(axis: Int) throws -> Tensor { try softmaxCore(axis: axis, log: false, op: "softmax") }
+
+    /// Log-softmax along `axis`: `x − max − log Σ exp(x − max)`.
+    public func logSoftmax(axis: Int) throws -> Tensor { try softmaxCore(axis: axis, log: true, op: "logSoftmax") }
+
+    private func softmaxCore(axis: Int, log: Bool, op: String) throws -> Tensor {
+        let (outer, n, inner, _) = try axisSplit(axis, op: op)
+        let out = Tensor(uninitialized: shape)
+        if count == 0 { return out }
+        let src = UnsafePointer(storage.base), dst = out.storage.base
+        Threads.parallelChunks(outer * inner, minChunk: Swift.max(1, 4096 / n)) { r in
+            for t in r {
+                let o = t / inner, i = t - o * inner
+                let p = src + o * n * inner + i, q = dst + o * n * inner + i
+                var m = -Float.infinity
+                for j in 0..<n { m = Swift.max(m, p[j * inner]) }
+                var s: Float = 0
+                for j in 0..<n { let e = Foundation.exp(p[j * inner] - m); q[j * inner] = e; s += e }
+                if log {
+                    let ls = m + Foundation.log(s)
+                    for j in 0..<n { q[j * inner] = p[j * inner] - ls }
+                } else {
+                    let inv = 1 / s
+                    for j in 0..<n { q[j * inner] *= inv }
+                }
+            }
+        }
+        return out
+    }
+}

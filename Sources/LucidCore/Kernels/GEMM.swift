@@ -1,0 +1,264 @@
+/// Single-threaded, register-blocked SIMD16 matrix products for the convolution kernels.
+///
+/// OpenBLAS picks AVX2 kernels on this CPU family; these AVX-512 micro-kernels (8×48 tiles for
+/// `C = A·B`; 4×6 dot tiles for `C += A·Bᵀ` in `DotAccumulator`) run on one thread each, called from inside
+/// `Threads.parallelFor`, so the convolution drivers own the whole thread budget.
+public enum Gemm {
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    @inline(__always) static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+
+    /// The left operand of `C = A·B` packed once into 8-row panels laid out `[panel][k][8]`
+    /// (rows past `m` are zero), so the micro-kernel broadcasts from contiguous memory.
+    public final class PackedA: @unchecked Sendable {
+        public let m: Int
+        public let k: Int
+        let panels: Int
+        let data: UnsafeMutablePointer<Float>
+
+        /// Packs `A` (`m×k`, row-major with leading dimension `lda`), or `Aᵀ` when `transposed`
+        /// (then the source is `k×m` with leading dimension `lda`).
+        public init(m: Int, k: Int, from a: UnsafePointer<Float>, lda: Int, transposed: Bool = false) {
+            self.m = m
+            self.k = k
+            panels = (m + 7) / 8
+            data = .allocate(capacity: max(1, panels * k * 8))
+            for p in 0..<panels {
+                let dst = data + p * k * 8
+                for r in 0..<8 {
+                    let row = p * 8 + r
+                    if row < m {
+                        if transposed {
+                            for q in 0..<k { dst[q * 8 + r] = a[q * lda + row] }
+                        } else {
+                            let src = a + row * lda
+                            for q in 0..<k { dst[q * 8 + r] = src[q] }
+                        }
+                    } else {
+                        for q in 0..<k { dst[q * 8 + r] = 0 }
+                    }
+                }
+            }
+        }
+
+        deinit { data.deallocate() }
+    }
+
+    /// Rows of a right-hand operand: `rows[q][j]` is `B[q, j]` (shifted views of one padded image
+    /// make an implicit column matrix without copying).
+    public typealias Rows = UnsafePointer<UnsafePointer<Float>>
+
+    /// `C[m×n] = A·B` (or `C += A·B` when `accumulate`), `A` packed, `B` row-major `k×n`
+    /// with leading dimension `ldb`, `C` row-major with leading dimension `ldc`.
+    public static func multiply(_ a: PackedA, _ b: UnsafePointer<Float>, ldb: Int, n: Int,
+                                _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: max(1, a.k)) { rows in
+            for q in 0..<a.k { rows[q] = b + q * ldb }
+            multiply(a, rows: UnsafePointer(rows.baseAddress!), n: n, c, ldc: ldc, accumulate: accumulate)
+        }
+    }
+
+    /// `C[m×n] (+)= A·B` with the `k` rows of `B` given by pointers (`n` readable floats each).
+    public static func multiply(_ a: PackedA, rows: Rows, n: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
+                                accumulate: Bool) {
+        let kBlock = 256
+        var k0 = 0
+        repeat {
+            let kc = min(kBlock, a.k - k0)
+            let acc = accumulate || k0 > 0
+            var n0 = 0
+            while n0 < n {
+                let cols = min(48, n - n0)
+                for p in 0..<a.panels {
+                    let m = min(8, a.m - p * 8)
+                    kernel8x48(kc, a.data + p * a.k * 8 + k0 * 8, rows + k0, n0, c + p * 8 * ldc + n0, ldc, m, cols, acc)
+                }
+                n0 += 48
+            }
+            k0 += kc
+        } while k0 < a.k
+    }
+
+    /// One 8×48 tile of `C (+)= A·B` over `k` rows, reading columns `n0…` of each row;
+    /// `m`/`cols` clip the stored part. A partial tile reads `B` through a zero-padded copy, so
+    /// no row is read past its valid columns.
+    @inline(__always)
+    static func kernel8x48(_ k: Int, _ a: UnsafePointer<Float>, _ rows: Rows, _ n0: Int,
+                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ m: Int, _ cols: Int,
+                           _ accumulate: Bool) {
+        if cols < 48 {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: k * 48) { strip in
+                let s = strip.baseAddress!
+                for q in 0..<k {
+                    let d = s + q * 48
+                    let src = rows[q] + n0
+                    for j in 0..<cols { d[j] = src[j] }
+                    for j in cols..<48 { d[j] = 0 }
+                }
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: k) { stripRows in
+                    for q in 0..<k { stripRows[q] = UnsafePointer(s + q * 48) }
+                    tile(k, a, UnsafePointer(stripRows.baseAddress!), 0, c, ldc, m, cols, accumulate)
+                }
+            }
+        } else {
+            tile(k, a, rows, n0, c, ldc, m, cols, accumulate)
+        }
+    }
+
+    @inline(__always)
+    static func tile(_ k: Int, _ a: UnsafePointer<Float>, _ brows: Rows, _ n0: Int,
+                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
+                     _ accumulate: Bool) {
+        let z = SIMD16<Float>(repeating: 0)
+        var c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z
+        var c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z
+        var c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z
+        var c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z
+        var ap = a
+        for q in 0..<k {
+            let bp = brows[q] + n0
+            let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32)
+            var s = SIMD16<Float>(repeating: ap[0])
+            c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1); c02 = c02.addingProduct(s, b2)
+            s = SIMD16<Float>(repeating: ap[1])
+            c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1); c12 = c12.addingProduct(s, b2)
+            s = SIMD16<Float>(repeating: ap[2])
+            c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1); c22 = c22.addingProduct(s, b2)
+            s = SIMD16<Float>(repeating: ap[3])
+            c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1); c32 = c32.addingProduct(s, b2)
+            s = SIMD16<Float>(repeating: ap[4])
+            c40 = c40.addingProduct(s, b0); c41 = c41.addingProduct(s, b1); c42 = c42.addingProduct(s, b2)
+            s = SIMD16<Float>(repeating: ap[5])
+            c50 = c50.addingProduct(s, b0); c51 = c51.addingProduct(s, b1); c52 = c52.addingProduct(s, b2)
+            s = SIMD16<Float>(repeating: ap[6])
+            c60 = c60.addingProduct(s, b0); c61 = c61.addingProduct(s, b1); c62 = c62.addingProduct(s, b2)
+            s = SIMD16<Float>(repeating: ap[7])
+            c70 = c70.addingProduct(s, b0); c71 = c71.addingProduct(s, b1); c72 = c72.addingProduct(s, b2)
+            ap += 8
+        }
+        if rows == 8 && cols == 48 {
+            @inline(__always) func put(_ r: Int, _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ v2: SIMD16<Float>) {
+                let p = c + r * ldc
+                if accumulate {
+                    store(load(p) + v0, p); store(load(p + 16) + v1, p + 16); store(load(p + 32) + v2, p + 32)
+                } else {
+                    store(v0, p); store(v1, p + 16); store(v2, p + 32)
+                }
+            }
+            put(0, c00, c01, c02); put(1, c10, c11, c12); put(2, c20, c21, c22); put(3, c30, c31, c32)
+            put(4, c40, c41, c42); put(5, c50, c51, c52); put(6, c60, c61, c62); put(7, c70, c71, c72)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 24) { t in
+            t[0] = c00; t[1] = c01; t[2] = c02; t[3] = c10; t[4] = c11; t[5] = c12
+            t[6] = c20; t[7] = c21; t[8] = c22; t[9] = c30; t[10] = c31; t[11] = c32
+            t[12] = c40; t[13] = c41; t[14] = c42; t[15] = c50; t[16] = c51; t[17] = c52
+            t[18] = c60; t[19] = c61; t[20] = c62; t[21] = c70; t[22] = c71; t[23] = c72
+            UnsafeMutableRawPointer(t.baseAddress!).withMemoryRebound(to: Float.self, capacity: 24 * 16) { f in
+                for r in 0..<rows {
+                    let p = c + r * ldc
+                    let src = f + r * 48
+                    if accumulate {
+                        for j in 0..<cols { p[j] += src[j] }
+                    } else {
+                        for j in 0..<cols { p[j] = src[j] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Accumulates `C[m×n] += A·Bᵀ` over many calls (`A` rows and `B` rows share the contiguous
+/// `k` axis: weight gradients), keeping 16-lane partial sums per element in 4×6 register tiles
+/// and reducing them once in `reduce(into:ldc:)`.
+public final class DotAccumulator {
+    public let m: Int, n: Int
+    let lanes: UnsafeMutablePointer<SIMD16<Float>>
+    let rest: UnsafeMutablePointer<Float>
+    /// A zero accumulator for an `m×n` result.
+    public init(m: Int, n: Int) {
+        self.m = m; self.n = n
+        lanes = .allocate(capacity: max(1, m * n)); lanes.initialize(repeating: SIMD16(repeating: 0), count: m * n)
+        rest = .allocate(capacity: max(1, m * n)); rest.initialize(repeating: 0, count: m * n)
+    }
+    deinit { lanes.deallocate(); rest.deallocate() }
+
+    /// Adds `A·Bᵀ` for `A` `m×k` (leading dimension `lda`) and `B` `n×k` (`ldb`).
+    public func add(k: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int) {
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: max(1, n)) { rows in
+            for j in 0..<n { rows[j] = b + j * ldb }
+            add(k: k, a, lda: lda, rows: UnsafePointer(rows.baseAddress!))
+        }
+    }
+
+    /// Adds `A·Bᵀ` with the `n` rows of `B` (`k` floats each) given by pointers.
+    public func add(k: Int, _ a: UnsafePointer<Float>, lda: Int, rows b: Gemm.Rows) {
+        let kv = k & ~15
+        var j0 = 0
+        let mt = m & ~3
+        while j0 + 6 <= n {
+            var i0 = 0
+            while i0 < mt { tile(kv, a + i0 * lda, lda, b + j0, i0, j0); i0 += 4 }
+            j0 += 6
+        }
+        for i in 0..<m {
+            for j in (i < mt ? j0 : 0)..<n {
+                var acc = SIMD16<Float>(repeating: 0)
+                var q = 0
+                let ap = a + i * lda, bp = b[j]
+                while q < kv { acc = acc.addingProduct(Gemm.load(ap + q), Gemm.load(bp + q)); q += 16 }
+                lanes[i * n + j] += acc
+            }
+        }
+        if kv < k {
+            for i in 0..<m { for j in 0..<n {
+                var s: Float = 0
+                for q in kv..<k { s += a[i * lda + q] * b[j][q] }
+                rest[i * n + j] += s
+            } }
+        }
+    }
+
+    @inline(__always)
+    func tile(_ kv: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ brows: Gemm.Rows, _ i0: Int, _ j0: Int) {
+        let l0 = lanes + i0 * n + j0, l1 = l0 + n, l2 = l1 + n, l3 = l2 + n
+        let z = SIMD16<Float>(repeating: 0)
+        var s00 = z, s01 = z, s02 = z, s03 = z, s04 = z, s05 = z
+        var s10 = z, s11 = z, s12 = z, s13 = z, s14 = z, s15 = z
+        var s20 = z, s21 = z, s22 = z, s23 = z, s24 = z, s25 = z
+        var s30 = z, s31 = z, s32 = z, s33 = z, s34 = z, s35 = z
+        let a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda
+        let b = brows[0], b1 = brows[1], b2 = brows[2], b3 = brows[3], b4 = brows[4], b5 = brows[5]
+        var q = 0
+        while q < kv {
+            let x0 = Gemm.load(a + q), x1 = Gemm.load(a1 + q), x2 = Gemm.load(a2 + q), x3 = Gemm.load(a3 + q)
+            var y = Gemm.load(b + q)
+            s00 = s00.addingProduct(x0, y); s10 = s10.addingProduct(x1, y); s20 = s20.addingProduct(x2, y); s30 = s30.addingProduct(x3, y)
+            y = Gemm.load(b1 + q)
+            s01 = s01.addingProduct(x0, y); s11 = s11.addingProduct(x1, y); s21 = s21.addingProduct(x2, y); s31 = s31.addingProduct(x3, y)
+            y = Gemm.load(b2 + q)
+            s02 = s02.addingProduct(x0, y); s12 = s12.addingProduct(x1, y); s22 = s22.addingProduct(x2, y); s32 = s32.addingProduct(x3, y)
+            y = Gemm.load(b3 + q)
+            s03 = s03.addingProduct(x0, y); s13 = s13.addingProduct(x1, y); s23 = s23.addingProduct(x2, y); s33 = s33.addingProduct(x3, y)
+            y = Gemm.load(b4 + q)
+            s04 = s04.addingProduct(x0, y); s14 = s14.addingProduct(x1, y); s24 = s24.addingProduct(x2, y); s34 = s34.addingProduct(x3, y)
+            y = Gemm.load(b5 + q)
+            s05 = s05.addingProduct(x0, y); s15 = s15.addingProduct(x1, y); s25 = s25.addingProduct(x2, y); s35 = s35.addingProduct(x3, y)
+            q += 16
+        }
+        l0[0] += s00; l0[1] += s01; l0[2] += s02; l0[3] += s03; l0[4] += s04; l0[5] += s05
+        l1[0] += s10; l1[1] += s11; l1[2] += s12; l1[3] += s13; l1[4] += s14; l1[5] += s15
+        l2[0] += s20; l2[1] += s21; l2[2] += s22; l2[3] += s23; l2[4] += s24; l2[5] += s25
+        l3[0] += s30; l3[1] += s31; l3[2] += s32; l3[3] += s33; l3[4] += s34; l3[5] += s35
+    }
+
+    /// Adds the accumulated products into `C` (row-major, leading dimension `ldc`).
+    public func reduce(into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        for i in 0..<m { for j in 0..<n { c[i * ldc + j] += lanes[i * n + j].sum() + rest[i * n + j] } }
+    }
+}

@@ -1,0 +1,211 @@
+import LucidAutograd
+import LucidCore
+
+/// Expands a 1-element per-axis argument to `dims` entries and checks it.
+func perAxis(_ v: [Int], dims: Int, name: String, op: String, minimum: Int) throws -> [Int] {
+    let out = v.count == 1 ? Array(repeating: v[0], count: dims) : v
+    guard out.count == dims, out.allSatisfy({ $0 >= minimum }) else {
+        throw TensorError.invalidArgument(op: op, detail: "\(name) \(v) must have 1 or \(dims) entries, each ≥ \(minimum)")
+    }
+    return out
+}
+
+/// Checks that `x` is `[N, channels, spatial…]` with `dims` spatial axes.
+func checkInput(_ x: Variable, dims: Int, channels: Int, op: String) throws {
+    guard x.shape.count == dims + 2, x.shape[1] == channels else {
+        throw TensorError.shapeMismatch(op: op, detail: "expected input [N, \(channels)\(String(repeating: ", _", count: dims))], got \(x.shape)")
+    }
+}
+
+/// An N-d convolution layer (`nn.Conv1d/2d/3d`): weight `[Cout, Cin, k…]`, optional bias,
+/// both initialized as PyTorch does (uniform ±1/√fanIn from `rng`).
+public final class Conv: Layer {
+    public let dims: Int
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernel: [Int]
+    public let stride: [Int]
+    public let padding: [Int]
+    public let dilation: [Int]
+    /// `[outChannels, inChannels, kernel…]`.
+    public let weight: Variable
+    /// `[outChannels]`, or nil.
+    public let bias: Variable?
+
+    /// - Parameters: per-axis arguments take 1 entry (all axes) or `dims` entries.
+    public init(dims: Int, inChannels: Int, outChannels: Int, kernel: [Int], stride: [Int] = [1],
+                padding: [Int] = [0], dilation: [Int] = [1], bias: Bool = true,
+                rng: inout RandomGenerator) throws {
+        let op = "Conv\(dims)d"
+        guard (1...3).contains(dims), inChannels > 0, outChannels > 0 else {
+            throw TensorError.invalidArgument(op: op, detail: "dims \(dims) must be 1…3 and channels (\(inChannels), \(outChannels)) positive")
+        }
+        self.dims = dims
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = try perAxis(kernel, dims: dims, name: "kernel", op: op, minimum: 1)
+        self.stride = try perAxis(stride, dims: dims, name: "stride", op: op, minimum: 1)
+        self.padding = try perAxis(padding, dims: dims, name: "padding", op: op, minimum: 0)
+        self.dilation = try perAxis(dilation, dims: dims, name: "dilation", op: op, minimum: 1)
+        let shape = [outChannels, inChannels] + self.kernel
+        weight = Variable(Initializers.kaimingUniform(shape, rng: &rng), requiresGrad: true)
+        self.bias = bias ? Variable(Initializers.bias(count: outChannels, weightShape: shape, rng: &rng), requiresGrad: true) : nil
+    }
+
+    /// Square/cubic kernel convenience: `Conv(dims: 2, inChannels: 1, outChannels: 32, kernel: 3, padding: 1, rng: &rng)`.
+    public convenience init(dims: Int, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
+                            padding: Int = 0, dilation: Int = 1, bias: Bool = true, rng: inout RandomGenerator) throws {
+        try self.init(dims: dims, inChannels: inChannels, outChannels: outChannels, kernel: [kernel], stride: [stride],
+                      padding: [padding], dilation: [dilation], bias: bias, rng: &rng)
+    }
+
+    public var ownParameters: [(name: String, parameter: Variable)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public func callAsFunction(_ x: Variable) throws -> Variable {
+        try checkInput(x, dims: dims, channels: inChannels, op: "Conv\(dims)d")
+        return try conv(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
+    }
+}
+
+extension Conv {
+    /// `leakyReLU(self(x), slope)` as one recorded operation (slope 0: ReLU). The activation is
+    /// applied in place on the convolution output and the backward pass takes its mask from the
+    /// output, so the pre-activation tensor is never kept: one pass and one activation-sized
+    /// buffer fewer per layer than the two separate operations.
+    public func fusedLeakyReLU(_ x: Variable, slope: Float) throws -> Variable {
+        try checkInput(x, dims: dims, channels: inChannels, op: "Conv\(dims)d")
+        guard (0..<1).contains(slope) else {
+            throw TensorError.invalidArgument(op: "Conv.fusedLeakyReLU", detail: "slope \(slope) must lie in [0, 1)")
+        }
+        let (stride, padding, dilation) = (self.stride, self.padding, self.dilation)
+        var y = try LucidCore.conv(x.value, weight: weight.value, bias: bias?.value, stride: stride,
+                                   padding: padding, dilation: dilation)
+        y.withUnsafeMutableBufferPointer { b in
+            let p = b.baseAddress!
+            let k = SIMD16<Float>(repeating: slope), zero = SIMD16<Float>()
+            Threads.parallelChunks(b.count, minChunk: 1 << 15) { r in
+                var i = r.lowerBound
+                while i + 16 <= r.upperBound {
+                    let v = load16(p, i)
+                    store16(v.replacing(with: v * k, where: v .< zero), p, i)
+                    i += 16
+                }
+                while i < r.upperBound { if p[i] < 0 { p[i] *= slope }; i += 1 }
+            }
+        }
+        let xv = x.value, wv = weight.value, out = y
+        let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad
+        return Variable.record(y, parents: [x, weight] + (bias.map { [$0] } ?? []), op: "conv+leakyReLU") { g in
+            let gy = try Tensor.leakyReLUBackward(g, input: out, slope: slope)
+            var grads: [Tensor?] = [
+                needX ? try convBackwardInput(gy, weight: wv, inputShape: xv.shape, stride: stride, padding: padding, dilation: dilation) : nil,
+                needW ? try convBackwardWeight(gy, input: xv, weightShape: wv.shape, stride: stride, padding: padding, dilation: dilation) : nil,
+            ]
+            if let needB { grads.append(needB ? try convBackwardBias(gy) : nil) }
+            return grads
+        }
+    }
+}
+
+/// An N-d transposed convolution (`nn.ConvTranspose1d/2d/3d`): weight `[Cin, Cout, k…]`
+/// (PyTorch layout; fan-in is `Cout·∏k`, as PyTorch computes it).
+public final class ConvTranspose: Layer {
+    public let dims: Int
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernel: [Int]
+    public let stride: [Int]
+    public let padding: [Int]
+    public let outputPadding: [Int]
+    public let dilation: [Int]
+    /// `[inChannels, outChannels, kernel…]`.
+    public let weight: Variable
+    /// `[outChannels]`, or nil.
+    public let bias: Variable?
+
+    public init(dims: Int, inChannels: Int, outChannels: Int, kernel: [Int], stride: [Int] = [1],
+                padding: [Int] = [0], outputPadding: [Int] = [0], dilation: [Int] = [1], bias: Bool = true,
+                rng: inout RandomGenerator) throws {
+        let op = "ConvTranspose\(dims)d"
+        guard (1...3).contains(dims), inChannels > 0, outChannels > 0 else {
+            throw TensorError.invalidArgument(op: op, detail: "dims \(dims) must be 1…3 and channels (\(inChannels), \(outChannels)) positive")
+        }
+        self.dims = dims
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = try perAxis(kernel, dims: dims, name: "kernel", op: op, minimum: 1)
+        self.stride = try perAxis(stride, dims: dims, name: "stride", op: op, minimum: 1)
+        self.padding = try perAxis(padding, dims: dims, name: "padding", op: op, minimum: 0)
+        self.outputPadding = try perAxis(outputPadding, dims: dims, name: "outputPadding", op: op, minimum: 0)
+        self.dilation = try perAxis(dilation, dims: dims, name: "dilation", op: op, minimum: 1)
+        let shape = [inChannels, outChannels] + self.kernel
+        weight = Variable(Initializers.kaimingUniform(shape, rng: &rng), requiresGrad: true)
+        self.bias = bias ? Variable(Initializers.bias(count: outChannels, weightShape: shape, rng: &rng), requiresGrad: true) : nil
+    }
+
+    /// Square/cubic kernel convenience.
+    public convenience init(dims: Int, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
+                            padding: Int = 0, outputPadding: Int = 0, bias: Bool = true, rng: inout RandomGenerator) throws {
+        try self.init(dims: dims, inChannels: inChannels, outChannels: outChannels, kernel: [kernel], stride: [stride],
+                      padding: [padding], outputPadding: [outputPadding], bias: bias, rng: &rng)
+    }
+
+    public var ownParameters: [(name: String, parameter: Variable)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public func callAsFunction(_ x: Variable) throws -> Variable {
+        try checkInput(x, dims: dims, channels: inChannels, op: "ConvTranspose\(dims)d")
+        return try convTranspose(x, weight: weight, bias: bias, stride: stride, padding: padding,
+                                 outputPadding: outputPadding, dilation: dilation)
+    }
+}
+
+/// A fully connected layer (`nn.Linear`): `x · Wᵀ + b` over the last axis, W `[out, in]`.
+public final class Linear: Layer {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let weight: Variable
+    public let bias: Variable?
+
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, rng: inout RandomGenerator) throws {
+        guard inFeatures > 0, outFeatures > 0 else {
+            throw TensorError.invalidArgument(op: "Linear", detail: "features (\(inFeatures), \(outFeatures)) must be positive")
+        }
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        let shape = [outFeatures, inFeatures]
+        weight = Variable(Initializers.kaimingUniform(shape, rng: &rng), requiresGrad: true)
+        self.bias = bias ? Variable(Initializers.bias(count: outFeatures, weightShape: shape, rng: &rng), requiresGrad: true) : nil
+    }
+
+    public var ownParameters: [(name: String, parameter: Variable)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public func callAsFunction(_ x: Variable) throws -> Variable {
+        guard x.shape.last == inFeatures else {
+            throw TensorError.shapeMismatch(op: "Linear", detail: "expected input [..., \(inFeatures)], got \(x.shape)")
+        }
+        return try linear(x, weight: weight, bias: bias)
+    }
+}
+
+/// Layers applied in order; children are named `"0"`, `"1"`, … as in `nn.Sequential`.
+public final class Sequential: Layer {
+    public let layers: [any Layer]
+
+    public init(_ layers: [any Layer]) { self.layers = layers }
+
+    public var children: [(name: String, module: any Module)] {
+        layers.enumerated().map { (String($0.offset), $0.element as any Module) }
+    }
+
+    public func callAsFunction(_ x: Variable) throws -> Variable {
+        var h = x
+        for l in layers { h = try l(h) }
+        return h
+    }
+}

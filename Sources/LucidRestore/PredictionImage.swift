@@ -1,0 +1,167 @@
+import Foundation
+import LucidCore
+import LucidImaging
+import LucidNN
+
+/// Restores whole microscopy images with a trained network: axes handling, intensity
+/// normalization, tiled prediction and the way back to the input's intensity scale.
+///
+/// - A 2-D network runs on every YX plane of a stack (Z, T and, for one-channel networks, C are
+///   looped over); a 3-D network on every ZYX volume.
+/// - Percentile normalization is measured again on each input image (as CSBDeep does);
+///   mean/std normalization uses the statistics stored with the model. The output is mapped
+///   back with the same offset and scale, so it is in the input's intensity scale.
+/// - A probabilistic network's output gains a channel axis: the means, then the Laplace scales
+///   (`exp` of the predicted log-scale, in intensity units).
+/// ```swift
+/// let restorer = ImagePredictor(net: net, normalization: .percentile(), tile: 512)
+/// let restored = try restorer.predict(try Image.read("noisy.tif"))
+/// ```
+public struct ImagePredictor {
+    /// The tiled network (its model already includes the probabilistic head's `exp`).
+    public var predictor: TiledPredictor
+    /// The network's configuration.
+    public let config: UNetConfig
+    /// Normalization of the network's training data (re-fitted per image in percentile mode).
+    public var normalization: LucidImaging.Normalization
+    /// Fixed normalization of the training targets (CARE) to map outputs back with; nil maps
+    /// them back with the input's normalization.
+    public var outputNormalization: LucidImaging.Normalization?
+
+    /// A restorer over `model`, a network with configuration `config` (see `TiledPredictor`
+    /// for `tile`, `overlap` and `batchSize`; `nil` picks the defaults).
+    public init(model: @escaping TiledPredictor.Model, config: UNetConfig, normalization: LucidImaging.Normalization,
+                tile: Int? = nil, overlap: Int? = nil, batchSize: Int? = nil, testTimeAugmentation: Bool = false) {
+        self.config = config
+        self.normalization = normalization
+        outputNormalization = nil
+        let head: TiledPredictor.Model
+        if config.probabilistic {
+            let c = config.outChannels
+            head = { x in try ImagePredictor.exponentiateScale(model(x), channels: c) }
+        } else {
+            head = model
+        }
+        predictor = TiledPredictor(model: head, spatialRank: config.dims, sizeMultiple: 1 << config.depth,
+                                   receptiveRadius: config.receptiveRadius, tile: tile.map { [$0] },
+                                   overlap: overlap.map { [$0] }, batchSize: batchSize,
+                                   testTimeAugmentation: testTimeAugmentation)
+    }
+
+    /// A restorer running `net` in evaluation mode without gradient recording.
+    public init(net: UNet, normalization: LucidImaging.Normalization, tile: Int? = nil, overlap: Int? = nil,
+                batchSize: Int? = nil, testTimeAugmentation: Bool = false) {
+        self.init(model: TiledPredictor.model(net), config: net.config, normalization: normalization, tile: tile,
+                  overlap: overlap, batchSize: batchSize, testTimeAugmentation: testTimeAugmentation)
+    }
+
+    /// A restorer for a trained checkpoint: its network with the chosen weights, its input
+    /// normalization and (CARE) its target normalization.
+    public init(checkpoint: Checkpoint, weights: Checkpoint.Weights = .best, tile: Int? = nil, overlap: Int? = nil,
+                batchSize: Int? = nil, testTimeAugmentation: Bool = false) throws {
+        self.init(net: try checkpoint.makeModel(weights: weights), normalization: checkpoint.metadata.normalization,
+                  tile: tile, overlap: overlap, batchSize: batchSize, testTimeAugmentation: testTimeAugmentation)
+        outputNormalization = checkpoint.metadata.targetNormalization
+    }
+
+    /// Channels of the output per input sample: `outChannels`, doubled for a probabilistic net.
+    public var outputChannels: Int { config.outChannels * (config.probabilistic ? 2 : 1) }
+
+    /// The restored image: same axes (a `C` axis added when the network gives several
+    /// channels per input channel), calibration and shape apart from channels; float pixels.
+    public func predict(_ image: Image) throws -> Image {
+        try image.validate()
+        let letters = Array(image.axes)
+        let spatialLetters: [Character] = config.dims == 3 ? ["Z", "Y", "X"] : ["Y", "X"]
+        guard spatialLetters.allSatisfy(letters.contains) else {
+            throw TensorError.invalidArgument(op: "predict",
+                detail: "a \(config.dims)-D network needs an image with axes \(String(spatialLetters)), got '\(image.axes)'")
+        }
+        try ImagePredictor.checkFinite(image.data)
+        let channels = image.size("C")
+        let modelChannels = config.inChannels
+        if modelChannels > 1 && channels != modelChannels {
+            throw TensorError.shapeMismatch(op: "predict",
+                detail: "the network takes \(modelChannels) channels but the image (axes '\(image.axes)', shape \(image.data.shape)) has \(channels)")
+        }
+        // Internal order: other axes, C (size 1 when absent), spatial axes.
+        let others = letters.filter { !spatialLetters.contains($0) && $0 != "C" }
+        let order = others + ["C"] + spatialLetters
+        var withC = image.data
+        var withLetters = letters
+        if !letters.contains("C") {
+            withC = try withC.reshaped([1] + withC.shape)
+            withLetters = ["C"] + letters
+        }
+        let arranged = try withC.permuted(order.map { withLetters.firstIndex(of: $0)! })
+        let otherSizes = others.map { image.size($0) }
+        let spatial = spatialLetters.map { image.size($0) }
+        let n = otherSizes.reduce(1, *)
+        let perSample = modelChannels > 1 ? channels : 1
+        let samples = try arranged.reshaped([n * channels / perSample, perSample] + spatial)
+
+        let fitted = normalization.method == .percentile ? try normalization.fitted(to: image.data) : normalization
+        var y = try predictor.predict(fitted.apply(samples))
+        let k = outputChannels
+        ImagePredictor.invert(&y, outputNormalization ?? fitted, meanChannels: config.outChannels)
+
+        // Back to [others…, Cout, spatial…].
+        var outChannels = k
+        if perSample == 1 && channels > 1 {
+            y = try y.reshaped([n, channels, k] + spatial).permuted([0, 2, 1] + (3..<(3 + spatial.count)).map { $0 })
+            outChannels = k * channels
+        }
+        y = try y.reshaped(otherSizes + [outChannels] + spatial)
+        var target = letters
+        if !letters.contains("C") {
+            if outChannels == 1 {
+                y = try y.reshaped(otherSizes + spatial)
+                let current = others + spatialLetters
+                y = try y.permuted(target.map { current.firstIndex(of: $0)! })
+                return Image(data: y, axes: image.axes, pixelSize: image.pixelSize, zSpacing: image.zSpacing, sourceType: .float32)
+            }
+            let at = target.firstIndex { $0 == "Z" || $0 == "Y" }!
+            target.insert("C", at: at)
+        }
+        y = try y.permuted(target.map { order.firstIndex(of: $0)! })
+        return Image(data: y, axes: String(target), pixelSize: image.pixelSize, zSpacing: image.zSpacing, sourceType: .float32)
+    }
+
+    /// Throws naming the first NaN or infinite pixel.
+    static func checkFinite(_ x: Tensor) throws {
+        let bad = x.withUnsafeBufferPointer { p in p.firstIndex { !$0.isFinite } }
+        if let bad {
+            throw TensorError.invalidArgument(op: "predict", detail: "pixel \(bad) (flat index) is \(x.storage.base[bad]); the input must be finite")
+        }
+    }
+
+    /// `exp` of channels `channels..<2·channels` of `[B, 2·channels, …]` (log-scale → scale).
+    static func exponentiateScale(_ y: Tensor, channels c: Int) throws -> Tensor {
+        guard y.rank >= 3, y.shape[1] == 2 * c else {
+            throw TensorError.shapeMismatch(op: "predict", detail: "a probabilistic network must give \(2 * c) channels, got \(y.shape)")
+        }
+        var out = y
+        out.makeUnique()
+        let plane = y.count / (y.shape[0] * y.shape[1])
+        let p = out.storage.base, b = y.shape[0]
+        Threads.parallelFor(b * c) { job in
+            let s = p + ((job / c) * 2 * c + c + job % c) * plane
+            for i in 0..<plane { s[i] = Foundation.exp(s[i]) }
+        }
+        return out
+    }
+
+    /// Maps `[N, K, …]` back to intensities: the first `meanChannels` channels `x·scale + offset`,
+    /// the rest (scales) `x·scale`.
+    static func invert(_ y: inout Tensor, _ norm: LucidImaging.Normalization, meanChannels: Int) {
+        guard norm.method != .none else { return }
+        y.makeUnique()
+        let (n, k) = (y.shape[0], y.shape[1])
+        let plane = y.count / max(1, n * k)
+        let p = y.storage.base, s = norm.scale, o = norm.offset
+        Threads.parallelFor(n * k) { job in
+            let q = p + job * plane, offset = job % k < meanChannels ? o : 0
+            for i in 0..<plane { q[i] = q[i] * s + offset }
+        }
+    }
+}

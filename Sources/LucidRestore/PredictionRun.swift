@@ -1,0 +1,117 @@
+import Foundation
+import LucidCore
+import LucidImaging
+
+/// An error of a prediction or evaluation run: one line naming the file and the cause.
+public struct PredictionError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var reason: String
+    public var description: String { "'\(path)': \(reason)" }
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+}
+
+/// What `lucid predict` does: many input files through one restorer into output files.
+public enum PredictionRun {
+    /// The output file of each input. With one input, `output` is a file unless it is an existing
+    /// folder or ends in `/`; with several it is a folder. Without `output`, each result goes next
+    /// to its input as `NAME.restored.tif`. Throws when an output would replace an input, two
+    /// outputs collide, or the output folder cannot be written (nothing is written then).
+    public static func outputPaths(inputs: [String], output: String?) throws -> [String] {
+        func stem(_ p: String) -> String {
+            let name = (p as NSString).lastPathComponent
+            let ext = (name as NSString).pathExtension.lowercased()
+            return ext == "tif" || ext == "tiff" ? (name as NSString).deletingPathExtension : name
+        }
+        var isDir: ObjCBool = false
+        let outputIsFolder = output.map { o in
+            inputs.count > 1 || o.hasSuffix("/") || (FileManager.default.fileExists(atPath: o, isDirectory: &isDir) && isDir.boolValue)
+        } ?? false
+        let paths: [String]
+        if let output, outputIsFolder {
+            paths = inputs.map { (output as NSString).appendingPathComponent(stem($0) + ".tif") }
+        } else if let output {
+            paths = [output]
+        } else {
+            paths = inputs.map { i in
+                let dir = (i as NSString).deletingLastPathComponent
+                return (dir.isEmpty ? "" : dir + "/") + stem(i) + ".restored.tif"
+            }
+        }
+        let canonicalInputs = Set(inputs.map(canonical))
+        var seen: [String: String] = [:]
+        for (input, path) in zip(inputs, paths) {
+            let c = canonical(path)
+            if canonicalInputs.contains(c) {
+                throw PredictionError(path: path, reason: "is an input; refusing to overwrite it (choose another -o)")
+            }
+            if let other = seen[c] {
+                throw PredictionError(path: path, reason: "would receive both '\(other)' and '\(input)' (inputs with the same name: use separate runs)")
+            }
+            seen[c] = input
+        }
+        if let output {
+            let parent = (output as NSString).deletingLastPathComponent
+            try ensureWritableFolder(outputIsFolder ? output : parent.isEmpty ? "." : parent)
+        }
+        return paths
+    }
+
+    /// Creates `folder` if needed and checks that files can be created in it.
+    public static func ensureWritableFolder(_ folder: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw PredictionError(path: folder, reason: "is a file, not a folder") }
+        } else {
+            var prefix = folder.hasPrefix("/") ? "/" : ""
+            for part in folder.split(separator: "/") {
+                prefix += part + "/"
+                if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                    throw PredictionError(path: folder, reason: "cannot create the output folder (\(String(cString: strerror(errno))))")
+                }
+            }
+        }
+        guard access(folder, W_OK | X_OK) == 0 else {
+            throw PredictionError(path: folder, reason: "the output folder is not writable (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Restores every file of `inputs` (files, folders or globs) into `outputs` (see
+    /// `outputPaths`), as `type` (float32, or uint16 clipped and rounded). Progress lines go to
+    /// `log`. Returns the written paths. Each error names its file; files already written stay,
+    /// the failing one is not written.
+    public static func run(restorer: ImagePredictor, inputs: [String], output: String?, as type: PixelType = .float32,
+                           log: @escaping (String) -> Void = { _ in }) throws -> [String] {
+        let files = try ImageFiles.resolve(inputs)
+        let outputs = try outputPaths(inputs: files, output: output)
+        var restorer = restorer
+        for (k, (file, out)) in zip(files, outputs).enumerated() {
+            let image = try Image.read(file)
+            let start = Date()
+            let label = "[\(k + 1)/\(files.count)] \((file as NSString).lastPathComponent)"
+            var lastShown = Date.distantPast
+            restorer.predictor.progress = { done, total in
+                if done == total || Date().timeIntervalSince(lastShown) > 1 {
+                    lastShown = Date()
+                    log("\(label): tile \(done)/\(total)")
+                }
+            }
+            let restored: Image
+            do {
+                restored = try restorer.predict(image)
+            } catch {
+                throw PredictionError(path: file, reason: "\(error)")
+            }
+            try restored.write(to: out, as: type)
+            log(String(format: "%@ → %@ (%.2f s)", label, out, Date().timeIntervalSince(start)))
+        }
+        return outputs
+    }
+
+    static func canonical(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+}

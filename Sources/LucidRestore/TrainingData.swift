@@ -1,0 +1,237 @@
+import Foundation
+import LucidCore
+import LucidImaging
+
+/// A problem with the training data; the message is one line naming the file and the cause.
+public struct TrainingDataError: Error, CustomStringConvertible, Equatable {
+    /// The file (or pattern, or recipe key) concerned.
+    public var path: String
+    public var reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// The data a recipe trains on: its files read, checked and normalized, training batches cut
+/// from them at random, a fixed validation set, and the normalization saved with the model.
+///
+/// Each training batch takes random crops anywhere in the images (every patch position equally
+/// likely), with random flips and quarter turns in XY when `augment` is set, drawn from a
+/// caller-supplied generator: a batch is a pure function of the generator state.
+public struct TrainingData {
+    /// Every data file read (inputs, then targets), for fingerprints.
+    public var files: [String]
+    /// Axes of the recipe (`YX`, `ZYX`, `CYX`, `CZYX`).
+    public var axes: String
+    public var spatialRank: Int
+    public var inChannels: Int
+    public var outChannels: Int
+    public var patchShape: [Int]
+    /// Fitted on the inputs; applied to inputs (and to targets when `targetNormalization` is nil).
+    public var normalization: LucidImaging.Normalization
+    /// Fitted on the targets (CARE only).
+    public var targetNormalization: LucidImaging.Normalization?
+    /// Normalized images `[C, spatial…]`: per source the input, and the target for paired methods.
+    public var sources: [[Tensor]]
+    /// Held-out patches (`[M, C, patch…]`, M may be 0) and their targets (paired methods).
+    public var validationInputs: Tensor
+    public var validationTargets: Tensor?
+    /// Random flips and quarter turns of training batches.
+    public var augment: Bool
+
+    /// Validation patches: `data.validation` times the patches that tile the data, at most this many.
+    static let maxValidationPatches = 256
+
+    /// Reads the recipe's data. The validation patches are sampled with a generator seeded by `seed`.
+    public static func load(_ recipe: Recipe, seed: UInt64) throws -> TrainingData {
+        let data = recipe.data
+        let paired: Bool
+        var inputFiles: [String], targetFiles: [String] = []
+        switch data.source {
+        case .noisy(let train):
+            inputFiles = try ImageFiles.resolve(train)
+            paired = false
+        case let .paired(input, target):
+            let pairs = try ImageFiles.pairs(sources: try ImageFiles.resolve(input), targets: try ImageFiles.resolve(target))
+            inputFiles = pairs.map(\.source)
+            targetFiles = pairs.map(\.target)
+            paired = true
+        case .simulated:
+            throw TrainingDataError(path: "data.simulate", reason: "data.simulate needs the degradation simulator, which this build of LucidOptics does not provide yet; give degraded inputs in data.input instead")
+        case .manifest:
+            throw TrainingDataError(path: "method", reason: "labelfree training is not available in lucid train yet")
+        }
+
+        var sources: [[Tensor]] = []
+        var inputs: [Tensor] = [], targets: [Tensor] = []
+        for (k, file) in inputFiles.enumerated() {
+            let input = try planes(file, recipe: recipe)
+            var source = input.map { [$0] }
+            inputs += input
+            if paired {
+                let target = try planes(targetFiles[k], recipe: recipe)
+                guard target.count == input.count, zip(input, target).allSatisfy({ $0.shape == $1.shape }) else {
+                    throw TrainingDataError(path: targetFiles[k], reason: "shape \(shapes(target)) differs from its input \(file)'s \(shapes(input))")
+                }
+                for i in source.indices { source[i].append(target[i]) }
+                targets += target
+            }
+            sources += source
+        }
+        let inChannels = inputs[0].shape[0]
+        let outChannels = paired ? targets[0].shape[0] : inChannels
+        if let odd = inputs.firstIndex(where: { $0.shape[0] != inChannels }) {
+            throw TrainingDataError(path: inputFiles[min(odd, inputFiles.count - 1)], reason: "has \(inputs[odd].shape[0]) channels, the first file has \(inChannels)")
+        }
+
+        let method = normalizationConfig(data)
+        let normalization = try method.fitted(to: sample(inputs))
+        var targetNormalization: LucidImaging.Normalization?
+        if recipe.method == .care { targetNormalization = try method.fitted(to: sample(targets)) }
+        let targetNorm = targetNormalization ?? normalization
+        let normalized = sources.map { source in
+            source.enumerated().map { k, t in k == 0 ? normalization.apply(t) : targetNorm.apply(t) }
+        }
+
+        let patchPixels = data.patch.reduce(1, *)
+        let totalPixels = inputs.reduce(0) { $0 + $1.count / inChannels }
+        let wanted = min(maxValidationPatches, Int((data.validation * Double(totalPixels) / Double(patchPixels)).rounded(.up)))
+        var validation: [Tensor] = [Tensor(zeros: [0, inChannels] + data.patch)]
+        if paired { validation.append(Tensor(zeros: [0, outChannels] + data.patch)) }
+        if wanted > 0 {
+            let perSource = max(1, (wanted + normalized.count - 1) / normalized.count)
+            let sampler = try PatchSampler(patchShape: data.patch, patchesPerImage: perSource, augment: false)
+            var rng = RandomGenerator(seed: seed ^ 0x0A11_DA7E_0000_0001)
+            validation = try sampler.sample(normalized, rng: &rng).tensors
+        }
+        return TrainingData(files: inputFiles + targetFiles, axes: data.axes.rawValue, spatialRank: data.axes.spatialRank,
+                            inChannels: inChannels, outChannels: outChannels, patchShape: data.patch,
+                            normalization: normalization, targetNormalization: targetNormalization,
+                            sources: normalized, validationInputs: validation[0],
+                            validationTargets: paired ? validation[1] : nil, augment: data.augment)
+    }
+
+    /// The recipe's `data.normalize` as the imaging normalization (not yet fitted).
+    static func normalizationConfig(_ data: DataRecipe) -> LucidImaging.Normalization {
+        let n = data.normalize
+        switch n.mode {
+        case .percentile: return .percentile(low: n.low, high: n.high)
+        case .minmax: return .percentile(low: 0, high: 100)
+        case .meanstd: return .meanStd
+        case .none: return .none
+        }
+    }
+
+    /// Reads `file` and returns its `[C, spatial…]` sampler inputs, checking axes, finiteness and size.
+    static func planes(_ file: String, recipe: Recipe) throws -> [Tensor] {
+        let image = try Image.read(file)
+        let axes = recipe.data.axes
+        let channels = image.size("C")
+        if !axes.hasChannels && channels != 1 {
+            throw TrainingDataError(path: file, reason: "has \(channels) channels (axes \(image.axes)) but data.axes is \(axes.rawValue); use \(axes.spatialRank == 2 ? "CYX" : "CZYX")")
+        }
+        if axes.spatialRank == 3 && image.axisIndex("Z") == nil {
+            throw TrainingDataError(path: file, reason: "has axes \(image.axes) without Z, but data.axes \(axes.rawValue) trains on 3-D stacks")
+        }
+        let bad = image.data.withUnsafeBufferPointer { b in b.firstIndex { !$0.isFinite } }
+        if let bad {
+            let value = image.data.storage.base[bad]
+            var rest = bad
+            let position = Tensor.strides(of: image.data.shape).map { s -> Int in defer { rest %= s }; return rest / s }
+            throw TrainingDataError(path: file, reason: "pixel \(position) (axes \(image.axes)) is \(value); non-finite pixels cannot be trained on")
+        }
+        let planes = try image.patchLayout(spatialRank: axes.spatialRank)
+        let spatial = Array(planes[0].shape.dropFirst())
+        if zip(spatial, recipe.data.patch).contains(where: { $0 < $1 }) {
+            throw TrainingDataError(path: file, reason: "image of spatial shape \(spatial) (axes \(image.axes)) is smaller than data.patch \(recipe.data.patch)")
+        }
+        return planes
+    }
+
+    private static func shapes(_ planes: [Tensor]) -> String {
+        planes.isEmpty ? "[]" : "\(planes.count) × \(planes[0].shape)"
+    }
+
+    /// At most about 2^24 values spread evenly over `tensors`, for fitting the normalization.
+    static func sample(_ tensors: [Tensor]) -> Tensor {
+        let total = tensors.reduce(0) { $0 + $1.count }
+        let step = max(1, total / (1 << 24))
+        var values: [Float] = []
+        values.reserveCapacity(total / step + tensors.count)
+        for t in tensors {
+            t.withUnsafeBufferPointer { b in
+                var i = 0
+                while i < b.count { values.append(b[i]); i += step }
+            }
+        }
+        return try! Tensor(shape: [values.count], scalars: values)
+    }
+
+    /// Number of validation patches.
+    public var validationSize: Int { validationInputs.shape[0] }
+
+    /// One random crop: its source, corner and XY transform.
+    private struct Crop {
+        var source: Int
+        var origin: [Int]
+        var flipY = false, flipX = false, transpose = false
+    }
+
+    /// A batch of `size` random crops (with random XY flips / quarter turns when `augment`).
+    public func batch(size: Int, rng: inout RandomGenerator) -> (input: Tensor, target: Tensor?) {
+        let d = patchShape.count
+        let square = patchShape[d - 1] == patchShape[d - 2]
+        // Positions per source, so that every patch position of the data is equally likely.
+        let positions = sources.map { s in zip(s[0].shape.dropFirst(), patchShape).reduce(1) { $0 * ($1.0 - $1.1 + 1) } }
+        let total = positions.reduce(0, +)
+        var crops: [Crop] = []
+        for _ in 0..<size {
+            var r = rng.int(below: total), source = 0
+            while r >= positions[source] { r -= positions[source]; source += 1 }
+            let spatial = Array(sources[source][0].shape.dropFirst())
+            var crop = Crop(source: source, origin: (0..<d).map { rng.int(below: spatial[$0] - patchShape[$0] + 1) })
+            if augment {
+                crop.flipY = rng.int(below: 2) == 1
+                crop.flipX = rng.int(below: 2) == 1
+                crop.transpose = square && rng.int(below: 2) == 1
+            }
+            crops.append(crop)
+        }
+        func gather(_ k: Int) -> Tensor {
+            let c = sources[0][k].shape[0]
+            let out = Tensor(uninitialized: [size, c] + patchShape)
+            let ph = patchShape[d - 2], pw = patchShape[d - 1], pz = d == 3 ? patchShape[0] : 1
+            let dst = out.storage.base
+            Threads.parallelFor(size) { b in
+                let crop = crops[b]
+                let image = sources[crop.source][k]
+                let (H, W) = (image.shape[d - 1], image.shape[d])
+                let D = d == 3 ? image.shape[1] : 1
+                let z0 = d == 3 ? crop.origin[0] : 0, y0 = crop.origin[d - 2], x0 = crop.origin[d - 1]
+                for plane in 0..<(c * pz) {
+                    let (ci, z) = (plane / pz, plane % pz)
+                    let s = image.storage.base + ((ci * D + z0 + z) * H + y0) * W + x0
+                    let o = dst + (b * c * pz + plane) * ph * pw
+                    if !crop.flipY && !crop.flipX && !crop.transpose {
+                        for y in 0..<ph { (o + y * pw).update(from: s + y * W, count: pw) }
+                        continue
+                    }
+                    for y in 0..<ph {
+                        for x in 0..<pw {
+                            // Output (y, x) reads crop (sy, sx): optional transpose, then flips.
+                            var (sy, sx) = crop.transpose ? (x, y) : (y, x)
+                            if crop.flipY { sy = ph - 1 - sy }
+                            if crop.flipX { sx = pw - 1 - sx }
+                            o[y * pw + x] = s[sy * W + sx]
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        return (gather(0), sources[0].count > 1 ? gather(1) : nil)
+    }
+
+    /// Validation patches `from ..< to` (inputs and targets).
+    public func validationBatch(_ range: Range<Int>) throws -> (input: Tensor, target: Tensor?) {
+        (try validationInputs.slice(axis: 0, range: range), try validationTargets?.slice(axis: 0, range: range))
+    }
+}

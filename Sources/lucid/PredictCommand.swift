@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import LucidCore
+import LucidImaging
+import LucidRestore
+
+/// `lucid predict CHECKPOINT_DIR INPUT...`: restores images with a trained model.
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Restore images with a trained model (tiled, any size, 2D or 3D).",
+        discussion: """
+            INPUT may be files, folders or globs. With one input, -o names the output file; with several \
+            it names a folder. Without -o each result is written next to its input as NAME.restored.tif. \
+            Output is float32 in the input's intensity scale (or uint16, clipped), with axes and calibration kept.
+            """)
+
+    @Argument(help: "Checkpoint folder written by `lucid train`.")
+    var checkpoint: String
+
+    @Argument(help: "Images to restore (files, folders or globs).")
+    var inputs: [String]
+
+    @Option(name: [.short, .customLong("output")], help: "Output file (one input) or folder.")
+    var output: String?
+
+    @Option(help: "Output pixel type: float32 or uint16.")
+    var dtype: String = "float32"
+
+    @Flag(help: "Test-time augmentation: average the 8 flips/rotations in XY.")
+    var tta = false
+
+    @Option(help: "Largest tile side in pixels (default 1024 in 2D; 64 in Z and 256 in YX in 3D).")
+    var tile: Int?
+
+    @Option(help: "Overlap of neighbouring tiles in pixels (default: twice the receptive radius + 16, at most half the tile).")
+    var overlap: Int?
+
+    @Option(help: "Which weights to use: best or last.")
+    var weights: String = "best"
+
+    @Option(help: "Threads for Lucid and OpenBLAS (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        if let threads { Threads.count = threads }
+        func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+        do {
+            guard let type = PixelType(rawValue: dtype), type == .float32 || type == .uint16 else {
+                throw ValidationError("--dtype must be float32 or uint16, got '\(dtype)'")
+            }
+            guard let which = Checkpoint.Weights(rawValue: weights) else {
+                throw ValidationError("--weights must be best or last, got '\(weights)'")
+            }
+            if let tile, tile <= 0 { throw ValidationError("--tile \(tile) must be positive") }
+            if let overlap, overlap < 0 { throw ValidationError("--overlap \(overlap) must not be negative") }
+            let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: checkpoint), weights: which,
+                                              tile: tile, overlap: overlap, testTimeAugmentation: tta)
+            let start = Date()
+            let written = try PredictionRun.run(restorer: restorer, inputs: inputs, output: output, as: type, log: log)
+            log(String(format: "restored %d image%@ in %.2f s", written.count, written.count == 1 ? "" : "s",
+                       Date().timeIntervalSince(start)))
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            log("lucid predict: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,387 @@
+import Foundation
+import LucidAutograd
+import LucidCore
+import LucidImaging
+import LucidNN
+import XCTest
+@testable import LucidRestore
+
+final class TrainerTests: XCTestCase {
+    private func tempDir() throws -> String {
+        let dir = NSTemporaryDirectory() + "lucid-train-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return dir
+    }
+
+    /// A noisy synthetic specimen (Poisson-like Gaussian noise around 20 photons), written as float32 TIFF.
+    @discardableResult
+    private func writeNoisy(_ path: String, shape: [Int], seed: UInt64, axes: String? = nil) throws -> Tensor {
+        let clean = try SyntheticSpecimen(shape: shape, seed: seed).render()
+        var rng = RandomGenerator(seed: seed &+ 100)
+        var noisy = clean.copy()
+        noisy.withUnsafeMutableBufferPointer { b in
+            for i in b.indices { b[i] = 20 * b[i] + (20 * b[i] + 4).squareRoot() * rng.normal() }
+        }
+        try Image(data: noisy, axes: axes ?? (shape.count == 2 ? "YX" : "ZYX")).write(to: path)
+        return clean
+    }
+
+    private func recipe(_ yaml: String, _ overrides: [String] = []) throws -> Recipe {
+        try Recipe.parse(yaml: yaml, file: "test.yaml", overrides: overrides)
+    }
+
+    private func n2sRecipe(_ dir: String, steps: Int = 6) -> String {
+        """
+        method: noise2self
+        data: {train: "\(dir)/noisy/*.tif", axes: YX, patch: [32, 32], validation: 0.25}
+        model: {depth: 1, filters: 8, norm: none}
+        training: {steps: \(steps), batch: 4, lr: 1.0e-3, seed: 3, validate_every: 3}
+        output: \(dir)/out
+        """
+    }
+
+    private func run(_ recipe: Recipe, output: String? = nil, resume: Bool = false,
+                     before: ((Int, UNet) -> Void)? = nil) throws -> TrainingSummary {
+        let trainer = Trainer(recipe: recipe, output: output, resume: resume)
+        trainer.showProgress = false
+        trainer.beforeStep = before
+        return try trainer.run()
+    }
+
+    // MARK: - masking properties with a real network
+
+    /// Noise2Self's J-invariance: changing a masked pixel of the original batch does not move the
+    /// network's output at that pixel (while changing its neighbour does).
+    func testNoise2SelfJInvarianceWithUNet() throws {
+        var rng = RandomGenerator(seed: 11)
+        var config = UNetConfig()
+        config.depth = 1
+        config.firstFilters = 8
+        let net = try UNet(config, rng: &rng)
+        let masker = GridMasker(grid: 4, replacement: .interpolate)
+        let x = Tensor.randomUniform([1, 1, 32, 32], rng: &rng)
+        let phase = 5  // offsets (1, 1)
+        func output(_ batch: Tensor) throws -> [Float] {
+            try noGrad { try net(Variable(masker.apply(batch, phase: phase).input)).value.scalars }
+        }
+        let y0 = try output(x)
+        for (py, px) in [(1, 1), (13, 9), (29, 21)] {
+            let i = py * 32 + px
+            XCTAssertEqual(try masker.apply(x, phase: phase).mask.scalars[i], 1, "pixel must be masked")
+            var perturbed = x.copy()
+            perturbed.withUnsafeMutableBufferPointer { $0[i] += 5 }
+            XCTAssertEqual(try output(perturbed)[i], y0[i], "output at masked (\(py), \(px)) moved")
+            var neighbour = x.copy()
+            neighbour.withUnsafeMutableBufferPointer { $0[i + 1] += 5 }
+            XCTAssertGreaterThan(abs(try output(neighbour)[i] - y0[i]), 1e-6, "the test must be able to see a change")
+        }
+    }
+
+    /// Noise2Void never replaces a masked pixel by itself, over many draws.
+    func testNoise2VoidReplacementIsNeverTheCentre() throws {
+        let side = 16
+        let x = try Tensor(shape: [2, 1, side, side], scalars: (0..<(2 * side * side)).map(Float.init))
+        let masker = BlindSpotMasker(pixelFraction: 0.05, neighborhood: 3, replacement: .uniform)
+        var rng = RandomGenerator(seed: 5)
+        var masked = 0
+        for _ in 0..<300 {
+            let m = try masker.apply(x, rng: &rng)
+            let mask = m.mask.scalars, input = m.input.scalars
+            for i in mask.indices where mask[i] == 1 {
+                masked += 1
+                XCTAssertNotEqual(input[i], Float(i), "pixel \(i) replaced by itself")
+                // The replacement comes from the 3×3 window of the same image (values are indices).
+                let j = Int(input[i])
+                XCTAssertEqual(j / (side * side), i / (side * side))
+                let (yi, xi, yj, xj) = ((i % (side * side)) / side, i % side, (j % (side * side)) / side, j % side)
+                XCTAssertLessThanOrEqual(max(abs(yi - yj), abs(xi - xj)), 1)
+            }
+        }
+        XCTAssertGreaterThan(masked, 5000)
+    }
+
+    /// Training crops are whole patches of the data (2-D and 3-D), flipped/turned in XY only,
+    /// with inputs and targets cut at the same place.
+    func testBatchesAreAugmentedCropsOfTheData() throws {
+        for (shape, patch) in [([1, 12, 20], [6, 6]), ([1, 5, 12, 20], [2, 6, 6])] {
+            let n = shape.reduce(1, *)
+            let image = try Tensor(shape: shape, scalars: (0..<n).map(Float.init))
+            let target = try Tensor(shape: shape, scalars: (0..<n).map { Float($0) + 0.5 })
+            let data = TrainingData(files: [], axes: patch.count == 2 ? "YX" : "ZYX", spatialRank: patch.count,
+                                    inChannels: 1, outChannels: 1, patchShape: patch,
+                                    normalization: .none, targetNormalization: nil, sources: [[image, target]],
+                                    validationInputs: Tensor(zeros: [0, 1] + patch), validationTargets: nil, augment: true)
+            var rng = RandomGenerator(seed: 1)
+            let (x, y) = data.batch(size: 40, rng: &rng)
+            XCTAssertEqual(x.shape, [40, 1] + patch)
+            let per = patch.reduce(1, *), (H, W) = (shape[shape.count - 2], shape[shape.count - 1])
+            var transformed = 0
+            for b in 0..<40 {
+                let values = Array(x.scalars[(b * per)..<((b + 1) * per)])
+                XCTAssertEqual(Array(y!.scalars[(b * per)..<((b + 1) * per)]), values.map { $0 + 0.5 })
+                // The smallest value is the crop's corner; the patch holds exactly the crop's values.
+                let corner = Int(values.min()!)
+                let (z0, y0, x0) = (corner / (H * W), (corner % (H * W)) / W, corner % W)
+                var crop: [Float] = []
+                for z in 0..<(patch.count == 3 ? patch[0] : 1) {
+                    for yy in 0..<patch[patch.count - 2] {
+                        for xx in 0..<patch[patch.count - 1] { crop.append(Float(((z0 + z) * H + y0 + yy) * W + x0 + xx)) }
+                    }
+                }
+                XCTAssertEqual(values.sorted(), crop, "patch \(b) is not a crop")
+                if values != crop { transformed += 1 }
+                // Z order is kept: each plane's values come from one plane of the data.
+                let plane = patch[patch.count - 2] * patch[patch.count - 1]
+                for z in 0..<(per / plane) {
+                    let planes = Set(values[(z * plane)..<((z + 1) * plane)].map { Int($0) / (H * W) })
+                    XCTAssertEqual(planes, [z0 + z])
+                }
+            }
+            XCTAssertGreaterThan(transformed, 20, "augmentation should transform most patches")
+        }
+    }
+
+    // MARK: - training from recipes
+
+    func testNoise2SelfTrainsFromTIFFFiles() throws {
+        let dir = try tempDir()
+        try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
+        try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 1)
+        try writeNoisy(dir + "/noisy/b.tif", shape: [40, 56], seed: 2)
+        let summary = try run(try recipe(n2sRecipe(dir)))
+        XCTAssertEqual(summary.stop, .completed)
+        XCTAssertEqual(summary.step, 6)
+        XCTAssertEqual(summary.losses.count, 6)
+        XCTAssertEqual(summary.validationLosses.map(\.step), [3, 6])
+        let ckpt = try Checkpoint.load(directory: dir + "/out")
+        XCTAssertEqual(ckpt.metadata.step, 6)
+        XCTAssertEqual(ckpt.metadata.method, "noise2self")
+        XCTAssertEqual(ckpt.metadata.axes, "YX")
+        XCTAssertEqual(ckpt.metadata.dataFiles.map { ($0.path as NSString).lastPathComponent }, ["a.tif", "b.tif"])
+        XCTAssertEqual(ckpt.metadata.dataFiles[0].sha256,
+                       SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: dir + "/noisy/a.tif"))))
+        XCTAssertEqual(ckpt.metadata.normalization.method, .percentile)
+        XCTAssertEqual(ckpt.metadata.bestValidationLoss, summary.bestValidationLoss)
+        let net = try ckpt.makeModel(weights: .best)
+        let y = try noGrad { try net(Variable(Tensor(zeros: [1, 1, 32, 32]))) }
+        XCTAssertTrue(y.value.scalars.allSatisfy(\.isFinite))
+        let csv = try String(contentsOfFile: dir + "/out/metrics.csv", encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        XCTAssertEqual(csv.first, "step,loss,val_loss,lr,patches_per_s,elapsed")
+        XCTAssertEqual(csv.count, 7)
+        XCTAssertEqual(csv[3].split(separator: ",", omittingEmptySubsequences: false).count, 6)
+        XCTAssertEqual(Double(csv[3].split(separator: ",", omittingEmptySubsequences: false)[2]),
+                       summary.validationLosses[0].loss)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out/recipe.yaml"))
+        // The saved recipe reads back to the one trained.
+        let saved = try Recipe.load(path: dir + "/out/recipe.yaml")
+        XCTAssertEqual(saved, try recipe(n2sRecipe(dir)))
+    }
+
+    func testNoise2Void3DTrainsFromAStack() throws {
+        let dir = try tempDir()
+        try writeNoisy(dir + "/stack.tif", shape: [12, 32, 32], seed: 4)
+        let yaml = """
+            method: noise2void
+            data: {train: "\(dir)/stack.tif", axes: ZYX, patch: [8, 16, 16], validation: 0.2}
+            noise2void: {n2v2: true, pixel_fraction: 0.02}
+            model: {depth: 1, filters: 8, norm: batch}
+            training: {steps: 3, batch: 2, seed: 1, validate_every: 3}
+            output: \(dir)/out
+            """
+        let summary = try run(try recipe(yaml))
+        XCTAssertEqual(summary.step, 3)
+        XCTAssertTrue(summary.losses.allSatisfy(\.isFinite))
+        let ckpt = try Checkpoint.load(directory: dir + "/out")
+        XCTAssertEqual(ckpt.metadata.spatialRank, 3)
+        XCTAssertEqual(ckpt.metadata.model.dims, 3)
+        XCTAssertEqual(ckpt.metadata.model.pooling, .maxBlur)
+        XCTAssertFalse(ckpt.metadata.model.skipTop)
+        XCTAssertNoThrow(try ckpt.makeModel(weights: .last))
+    }
+
+    func testPairedMethodsMatchFilesByName() throws {
+        let dir = try tempDir()
+        for sub in ["low", "high"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
+        }
+        for (name, seed) in [("a.tif", UInt64(1)), ("b.tif", 2)] {
+            let clean = try writeNoisy("\(dir)/low/\(name)", shape: [32, 32], seed: seed)
+            try Image(data: clean, axes: "YX").write(to: "\(dir)/high/\(name)")
+        }
+        let care = """
+            method: care
+            data: {input: "\(dir)/low/*.tif", target: "\(dir)/high/*.tif", axes: YX, patch: [16, 16], validation: 0.2}
+            care: {probabilistic: true}
+            model: {depth: 1, filters: 8, norm: none}
+            training: {steps: 2, batch: 2, validate_every: 2}
+            output: \(dir)/care
+            """
+        let s = try run(try recipe(care))
+        XCTAssertTrue(s.losses.allSatisfy(\.isFinite))
+        let ckpt = try Checkpoint.load(directory: dir + "/care")
+        XCTAssertTrue(ckpt.metadata.model.probabilistic)
+        XCTAssertNotNil(ckpt.metadata.targetNormalization)
+        let n2n = care.replacingOccurrences(of: "method: care", with: "method: noise2noise")
+            .replacingOccurrences(of: "care: {probabilistic: true}", with: "noise2noise: {loss: mse}")
+            .replacingOccurrences(of: "output: \(dir)/care", with: "output: \(dir)/n2n")
+        XCTAssertEqual(try run(try recipe(n2n)).step, 2)
+        XCTAssertNil(try Checkpoint.load(directory: dir + "/n2n").metadata.targetNormalization)
+    }
+
+    // MARK: - resume, interruption, divergence
+
+    /// An interrupted run (SIGINT) resumed from its checkpoint reproduces the uninterrupted run's
+    /// losses, validation losses and final weights exactly.
+    func testResumeReproducesTheUninterruptedRun() throws {
+        let dir = try tempDir()
+        try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
+        try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 7)
+        let yaml = """
+            method: noise2void
+            data: {train: "\(dir)/noisy/*.tif", axes: YX, patch: [16, 16], validation: 0.2}
+            noise2void: {pixel_fraction: 0.05}
+            model: {depth: 1, filters: 8, norm: batch}
+            training: {steps: 8, batch: 4, lr: 1.0e-3, seed: 9, validate_every: 2,
+                       schedule: {kind: plateau, patience: 1, factor: 0.5}}
+            output: \(dir)/full
+            """
+        let r = try recipe(yaml)
+        let full = try run(r)
+        XCTAssertEqual(full.step, 8)
+
+        let first = try run(r, output: dir + "/split", before: { step, _ in
+            if step == 6 {
+                Trainer.installInterruptHandler()
+                raise(SIGINT)
+            }
+        })
+        XCTAssertEqual(first.stop, .interrupted)
+        XCTAssertEqual(first.step, 5)
+        XCTAssertEqual(try Checkpoint.load(directory: dir + "/split").metadata.step, 5)
+        let second = try run(r, output: dir + "/split", resume: true)
+        XCTAssertEqual(second.startStep, 5)
+        XCTAssertEqual(second.step, 8)
+        XCTAssertEqual(first.losses + second.losses, full.losses)
+        XCTAssertEqual((first.validationLosses + second.validationLosses).map(\.loss), full.validationLosses.map(\.loss))
+        let a = try Checkpoint.load(directory: dir + "/full"), b = try Checkpoint.load(directory: dir + "/split")
+        for (name, t) in try a.weights(.last) {
+            XCTAssertEqual(try b.weights(.last)[name]?.scalars, t.scalars, name)
+        }
+        XCTAssertEqual(a.metadata.training.plateau, b.metadata.training.plateau)
+        XCTAssertEqual(a.metadata.bestStep, b.metadata.bestStep)
+        // metrics.csv holds each step once, with the same losses.
+        func lossColumn(_ out: String) throws -> [String] {
+            try String(contentsOfFile: "\(dir)/\(out)/metrics.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+                .map { $0.split(separator: ",", omittingEmptySubsequences: false).prefix(3).joined(separator: ",") }
+        }
+        XCTAssertEqual(try lossColumn("split"), try lossColumn("full"))
+        // Resuming a finished run does nothing; changing the recipe is refused.
+        XCTAssertEqual(try run(r, output: dir + "/split", resume: true).losses, [])
+        XCTAssertThrowsError(try run(try recipe(yaml, ["training.lr=0.01"]), output: dir + "/split", resume: true)) {
+            XCTAssertEqual("\($0)", "\(dir)/split: --resume needs the recipe the checkpoint was trained with (see \(dir)/split/recipe.yaml); only training.steps may change")
+        }
+    }
+
+    /// Early stopping ends the run after `patience` validations without improvement; the best
+    /// weights stay those of the best validation.
+    func testEarlyStoppingKeepsTheBestWeights() throws {
+        let dir = try tempDir()
+        try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
+        try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 1)
+        let r = try recipe(n2sRecipe(dir, steps: 20), ["training.validate_every=1", "training.early_stopping.patience=2",
+                                                       "training.early_stopping.min_delta=1000"])
+        let s = try run(r)
+        XCTAssertEqual(s.stop, .earlyStopped)
+        XCTAssertEqual(s.step, 3)
+        XCTAssertEqual(s.bestStep, 1)
+        let ckpt = try Checkpoint.load(directory: dir + "/out")
+        XCTAssertEqual(ckpt.metadata.step, 3)
+        XCTAssertEqual(ckpt.metadata.bestStep, 1)
+        XCTAssertEqual(ckpt.metadata.files.weightsBest, "weights_best-00000001.safetensors")
+        XCTAssertNotEqual(try ckpt.weights(.best)["out.weight"]?.scalars, try ckpt.weights(.last)["out.weight"]?.scalars)
+    }
+
+    /// A NaN loss stops training with a clear message and keeps the last good checkpoint.
+    func testNonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
+        let dir = try tempDir()
+        try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
+        try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 1)
+        let r = try recipe(n2sRecipe(dir, steps: 10), ["training.validate_every=2"])
+        XCTAssertThrowsError(try run(r, before: { step, net in
+            if step == 5 { net.parameters[0].value = Tensor(shape: net.parameters[0].value.shape, repeating: .nan) }
+        })) {
+            XCTAssertEqual("\($0)", "\(dir)/out: training loss is nan at step 5; stopped. The last good checkpoint (step 4) is kept; try a lower training.lr or set training.clip_norm")
+        }
+        let ckpt = try Checkpoint.load(directory: dir + "/out")
+        XCTAssertEqual(ckpt.metadata.step, 4)
+        XCTAssertTrue(try ckpt.weights(.last).values.allSatisfy { $0.scalars.allSatisfy(\.isFinite) })
+    }
+
+    // MARK: - bad input
+
+    private func trainError(_ yaml: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        var message = ""
+        XCTAssertThrowsError(try run(try recipe(yaml)), file: file, line: line) { message = "\($0)" }
+        return message
+    }
+
+    func testBadInputErrorsNameTheFileAndCause() throws {
+        let dir = try tempDir()
+        try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
+        // Patch larger than the image.
+        try writeNoisy(dir + "/noisy/small.tif", shape: [16, 24], seed: 1)
+        XCTAssertEqual(try trainError(n2sRecipe(dir)),
+                       "\(dir)/noisy/small.tif: image of spatial shape [16, 24] (axes YX) is smaller than data.patch [32, 32]")
+        // A non-finite pixel.
+        var t = Tensor(shape: [32, 32], repeating: 1)
+        t.withUnsafeMutableBufferPointer { $0[3 * 32 + 5] = .nan }
+        try FileManager.default.removeItem(atPath: dir + "/noisy/small.tif")
+        try Image(data: t, axes: "YX").write(to: dir + "/noisy/nan.tif")
+        XCTAssertEqual(try trainError(n2sRecipe(dir)),
+                       "\(dir)/noisy/nan.tif: pixel [3, 5] (axes YX) is nan; non-finite pixels cannot be trained on")
+        // A corrupt TIFF.
+        try FileManager.default.removeItem(atPath: dir + "/noisy/nan.tif")
+        try Data("not a tiff at all".utf8).write(to: URL(fileURLWithPath: dir + "/noisy/bad.tif"))
+        XCTAssertTrue(try trainError(n2sRecipe(dir)).hasPrefix("cannot read '\(dir)/noisy/bad.tif'"))
+        // An empty glob.
+        try FileManager.default.removeItem(atPath: dir + "/noisy/bad.tif")
+        XCTAssertEqual(try trainError(n2sRecipe(dir)),
+                       "no image files match '\(dir)/noisy/*.tif': the pattern matches no file")
+        // A 2-D image for a 3-D recipe.
+        try writeNoisy(dir + "/noisy/a.tif", shape: [32, 32], seed: 1)
+        XCTAssertEqual(try trainError(n2sRecipe(dir).replacingOccurrences(of: "axes: YX, patch: [32, 32]", with: "axes: ZYX, patch: [4, 32, 32]")),
+                       "\(dir)/noisy/a.tif: has axes YX without Z, but data.axes ZYX trains on 3-D stacks")
+        // An unwritable output folder (below a regular file): nothing is trained or written.
+        let blocked = n2sRecipe(dir).replacingOccurrences(of: "output: \(dir)/out", with: "output: \(dir)/noisy/a.tif/out")
+        XCTAssertTrue(try trainError(blocked).hasPrefix("\(dir)/noisy/a.tif/out: cannot create the output folder"))
+        // An existing checkpoint is not overwritten without --resume.
+        _ = try run(try recipe(n2sRecipe(dir, steps: 1)))
+        XCTAssertEqual(try trainError(n2sRecipe(dir)),
+                       "\(dir)/out: already holds a checkpoint; continue it with --resume or choose another --output")
+        // Mismatched pair shapes.
+        for sub in ["low", "high"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
+        }
+        try writeNoisy(dir + "/low/p.tif", shape: [32, 32], seed: 1)
+        try writeNoisy(dir + "/high/p.tif", shape: [32, 40], seed: 1)
+        let care = """
+            method: care
+            data: {input: "\(dir)/low/*.tif", target: "\(dir)/high/*.tif", axes: YX, patch: [16, 16]}
+            model: {depth: 1, filters: 8}
+            training: {steps: 1, batch: 2}
+            output: \(dir)/care
+            """
+        XCTAssertEqual(try trainError(care),
+                       "\(dir)/high/p.tif: shape 1 × [1, 32, 40] differs from its input \(dir)/low/p.tif's 1 × [1, 32, 32]")
+        // The simulator hook.
+        let simulated = """
+            method: care
+            data: {target: "\(dir)/high/*.tif", simulate: {psf: {model: gaussian, sigma: 1.5}}, axes: YX, patch: [16, 16]}
+            model: {depth: 1, filters: 8}
+            output: \(dir)/sim
+            """
+        XCTAssertTrue(try trainError(simulated).hasPrefix("data.simulate: data.simulate needs the degradation simulator"))
+    }
+}
