@@ -40,7 +40,7 @@ extension DataRecipe {
             ("patch", .list(patch.map { .int($0) })),
             ("validation", .double(validation)),
             ("normalize", .map([("mode", .string(normalize.mode.rawValue)), ("low", .double(normalize.low)),
-                                ("high", .double(normalize.high))])),
+                                ("high", .double(normalize.high)), ("clip", .bool(normalize.clip))])),
             ("augment", .bool(augment)),
         ]
         return .map(pairs)
