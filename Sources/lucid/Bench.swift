@@ -75,5 +75,5 @@ struct BenchContext {
 
 /// Every benchmark case, in the order `lucid bench` runs them.
 enum BenchRegistry {
-    static var all: [BenchCase] { EngineBenchmarks.cases }
+    static var all: [BenchCase] { EngineBenchmarks.cases + MetricsBenchmarks.cases }
 }
