@@ -165,4 +165,18 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(try Recipe.load(path: dir.appendingPathComponent("recipe.yaml").path), recipe)
         XCTAssertEqual(try Recipe.load(path: dir.appendingPathComponent("recipe.json").path), recipe)
     }
+
+    func testDataPathsResolveAgainstTheRecipeFolder() throws {
+        let paired = try Recipe.parse(yaml: "method: care\ndata: {input: low/*.tif, target: /abs/high/*.tif}\n")
+        XCTAssertEqual(paired.resolvingDataPaths(relativeTo: "/runs/exp").data.source,
+                       .paired(input: "/runs/exp/low/*.tif", target: "/abs/high/*.tif"))
+        let simulated = try Recipe.parse(yaml: "method: care\ndata: {target: t/*.tif, simulate: {psf: psf.tif}}\n")
+        XCTAssertEqual(simulated.resolvingDataPaths(relativeTo: "base/").data.source,
+                       .simulated(target: "base/t/*.tif", simulation: Simulation(psf: .file("base/psf.tif"))))
+        let labelfree = try Recipe.parse(yaml: "method: labelfree\ndata: {manifest: pairs.csv}\noutput: out\n")
+        let moved = labelfree.resolvingDataPaths(relativeTo: "d")
+        XCTAssertEqual(moved.data.source, .manifest("d/pairs.csv"))
+        XCTAssertEqual(moved.output, "out")
+        XCTAssertEqual(labelfree.resolvingDataPaths(relativeTo: ""), labelfree)
+    }
 }
