@@ -36,7 +36,7 @@ struct RecipeValidator {
     let context: RecipeContext
 
     func recipe(_ root: Node?) throws -> Recipe {
-        if root == nil || RecipeContext.isNull(root!) {
+        guard let root, !RecipeContext.isNull(root) else {
             throw context.error([], "the recipe is empty (a mapping with keys \(Recipe.topLevelKeys.prefix(5).joined(separator: ", ")))")
         }
         let top = try MapReader(root, path: [], allowed: Recipe.topLevelKeys,
