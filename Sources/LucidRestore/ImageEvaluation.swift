@@ -19,8 +19,9 @@ public enum ImageEvaluation {
     }
 
     /// PSNR, NRMSE and Pearson r over all pixels; SSIM averaged over the Z/Y/X sub-images of every
-    /// channel and time point (as scikit-image's `channel_axis`). `dataRange` defaults to the
-    /// reference's max − min.
+    /// channel and time point (as scikit-image's `channel_axis`). Stacks with fewer than 11 planes
+    /// (too thin for the 3D window) get the mean 2D SSIM of their planes. `dataRange` defaults to
+    /// the reference's max − min.
     public static func evaluate(_ prediction: Image, reference: Image, dataRange: Double? = nil) throws -> MetricReport {
         let (p, r, axes) = try aligned(prediction, reference)
         let range = try dataRange ?? {
@@ -32,7 +33,11 @@ public enum ImageEvaluation {
             return hi - lo
         }()
         var ssim = 0.0
-        let ps = spatialImages(p, axes: axes), rs = spatialImages(r, axes: axes)
+        var ps = spatialImages(p, axes: axes), rs = spatialImages(r, axes: axes)
+        if let first = ps.first, first.rank == 3, first.shape[0] < Metrics.ssimTaps {
+            ps = ps.flatMap { spatialImages($0, axes: "TYX") }
+            rs = rs.flatMap { spatialImages($0, axes: "TYX") }
+        }
         for (a, b) in zip(ps, rs) { ssim += try Metrics.ssim(a, reference: b, dataRange: range) }
         return MetricReport(psnr: try Metrics.psnr(p, reference: r, dataRange: range), ssim: ssim / Double(ps.count),
                             nrmse: try Metrics.nrmse(p, reference: r), pearson: try Metrics.pearson(p, reference: r))

@@ -14,7 +14,8 @@ struct Evaluate: ParsableCommand {
         Prints one JSON object on stdout, e.g. {"psnr": 31.2, "ssim": 0.91, "nrmse": 0.12, "pearson": 0.97} \
         (identical images give "psnr": Infinity, as Python's json writes it), and a table on stderr. \
         Metrics follow scikit-image: SSIM uses a Gaussian window (sigma 1.5) and is averaged over \
-        channels (C) and time points (T); the data range defaults to max - min of the reference.
+        channels (C) and time points (T) (stacks thinner than 11 planes: over planes); the data range \
+        defaults to max - min of the reference.
         """)
 
     /// Metric names accepted by `--metric`.

@@ -37,6 +37,20 @@ final class ImageEvaluationTests: XCTestCase {
         XCTAssertEqual(report.pearson, try Metrics.pearson(pred, reference: ref), accuracy: 1e-12)
     }
 
+    func testThinStacksAverageTheirPlanes() throws {
+        let ref = random([3, 12, 14], seed: 6), pred = random([3, 12, 14], seed: 7)
+        let report = try ImageEvaluation.evaluate(Image(data: pred, axes: "ZYX"), reference: Image(data: ref, axes: "ZYX"),
+                                                  dataRange: 10)
+        var expected = 0.0
+        for z in 0..<3 {
+            let plane = 12 * 14
+            let r = try Tensor(shape: [12, 14], scalars: Array(ref.scalars[(z * plane)..<((z + 1) * plane)]))
+            let p = try Tensor(shape: [12, 14], scalars: Array(pred.scalars[(z * plane)..<((z + 1) * plane)]))
+            expected += try Metrics.ssim(p, reference: r, dataRange: 10) / 3
+        }
+        XCTAssertEqual(report.ssim, expected, accuracy: 1e-12)
+    }
+
     func testSingletonAxesAreDroppedToAlign() throws {
         let ref = random([12, 13], seed: 3), pred = random([12, 13], seed: 4)
         let stacked = Image(data: try pred.reshaped([1, 12, 13]), axes: "ZYX")
