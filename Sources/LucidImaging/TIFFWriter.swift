@@ -84,21 +84,40 @@ extension Image {
         }
         let writer = PageWriter(tif: tif, path: path, type: type, height: H, width: W, options: options)
         let base = data.storage.base
-        var page = 0
+        var sources: [UnsafePointer<Float>] = []
         for ti in 0..<t.size {
             for zi in 0..<z.size {
                 for ci in 0..<c.size {
-                    let src = base + (ti * t.stride + zi * z.stride + ci * c.stride) * H * W
-                    try writer.setFields(description: page == 0 ? meta.text : nil, pixelSize: pixelSize,
-                                         page: page, pages: planes)
-                    try writer.writePixels(src, page: page)
-                    TIFFLibrary.resetMessages()
-                    guard TIFFWriteDirectory(tif) == 1 else {
-                        throw ImagingError.unwritable(path: path, reason: "page \(page): "
-                            + TIFFLibrary.lastError(or: "writing the directory failed"))
-                    }
-                    page += 1
+                    sources.append(UnsafePointer(base + (ti * t.stride + zi * z.stride + ci * c.stride) * H * W))
                 }
+            }
+        }
+        // ImageJ (and tifffile for ImageJ files) expect the planes of a hyperstack stored back to
+        // back. libtiff appends data before each IFD, so write every IFD first with deferred
+        // strip/tile arrays, then come back to each page and append its pixels.
+        for page in 0..<planes {
+            try writer.setFields(description: page == 0 ? meta.text : nil, pixelSize: pixelSize,
+                                 page: page, pages: planes)
+            TIFFLibrary.resetMessages()
+            guard TIFFDeferStrileArrayWriting(tif) == 1,
+                  TIFFWriteCheck(tif, options.tileSize == nil ? 0 : 1, "Image.write") == 1,
+                  TIFFWriteDirectory(tif) == 1 else {
+                throw ImagingError.unwritable(path: path, reason: "page \(page): "
+                    + TIFFLibrary.lastError(or: "writing the directory failed"))
+            }
+        }
+        for page in 0..<planes {
+            TIFFLibrary.resetMessages()
+            let moved = page == 0 ? TIFFSetDirectory(tif, 0) : TIFFReadDirectory(tif)
+            guard moved == 1 else {
+                throw ImagingError.unwritable(path: path, reason: "page \(page): "
+                    + TIFFLibrary.lastError(or: "returning to the directory failed"))
+            }
+            try writer.writePixels(sources[page], page: page)
+            TIFFLibrary.resetMessages()
+            guard TIFFForceStrileArrayWriting(tif) == 1 else {
+                throw ImagingError.unwritable(path: path, reason: "page \(page): "
+                    + TIFFLibrary.lastError(or: "writing the strip offsets failed"))
             }
         }
         closed = true

@@ -1,4 +1,5 @@
 import Foundation
+import LucidImaging
 
 /// A validated training recipe with every default filled in.
 ///
@@ -76,12 +77,12 @@ public struct DataRecipe: Equatable, Sendable {
     /// Fraction of patches held out for validation, in 0 ..< 1.
     public var validation: Double
     /// Intensity normalization applied to inputs (and targets).
-    public var normalize: Normalization
+    public var normalize: NormalizationRecipe
     /// Random flips and 90° rotations of training patches.
     public var augment: Bool
 
     public init(source: DataSource, axes: DataAxes, patch: [Int], validation: Double,
-                normalize: Normalization, augment: Bool) {
+                normalize: NormalizationRecipe, augment: Bool) {
         self.source = source
         self.axes = axes
         self.patch = patch
@@ -113,15 +114,14 @@ public enum DataAxes: String, CaseIterable, Sendable {
     public var hasChannels: Bool { self == .cyx || self == .czyx }
 }
 
-/// How intensities are scaled before training (`data.normalize`).
-public struct Normalization: Equatable, Sendable {
+/// How intensities are scaled before training (`data.normalize`); see ``normalization`` for the
+/// LucidImaging configuration it describes.
+public struct NormalizationRecipe: Equatable, Sendable {
     /// Normalization mode.
     public enum Mode: String, CaseIterable, Sendable {
         /// Map the `low` and `high` percentiles to 0 and 1 (CSBDeep).
         case percentile
-        /// Map min and max to 0 and 1.
-        case minmax
-        /// Subtract the mean, divide by the standard deviation.
+        /// Subtract the mean, divide by the (population) standard deviation.
         case meanstd
         /// Leave intensities as they are.
         case none
@@ -131,11 +131,23 @@ public struct Normalization: Equatable, Sendable {
     public var low: Double
     /// Upper percentile (`low` < high ≤ 100), used by `percentile`.
     public var high: Double
+    /// Clip normalized values to [0, 1] (`percentile` only).
+    public var clip: Bool
 
-    public init(mode: Mode = .percentile, low: Double = 1, high: Double = 99.8) {
+    public init(mode: Mode = .percentile, low: Double = 1, high: Double = 99.8, clip: Bool = false) {
         self.mode = mode
         self.low = low
         self.high = high
+        self.clip = clip
+    }
+
+    /// The unfitted LucidImaging normalization (fit it to each image with `fitted(to:)`).
+    public var normalization: Normalization {
+        switch mode {
+        case .percentile: return .percentile(low: low, high: high, clip: clip)
+        case .meanstd: return .meanStd
+        case .none: return .none
+        }
     }
 }
 

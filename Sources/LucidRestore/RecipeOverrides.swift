@@ -48,8 +48,9 @@ enum RecipeOverrides {
     private static func set(_ value: Node, at path: [String], prefix: [String], in node: Node,
                             override: String, file: String) throws -> Node {
         guard case .mapping(var mapping) = node else {
-            throw RecipeError(file: file, path: prefix.joined(separator: "."),
-                              message: "holds a value, not a section, so --set \(override) cannot set a key inside it")
+            throw RecipeError(file: file, path: prefix.joined(separator: "."), message: prefix.isEmpty
+                ? "the recipe is not a mapping, so --set \(override) cannot set a key in it"
+                : "holds a value, not a section, so --set \(override) cannot set a key inside it")
         }
         let key = path[0]
         let index = mapping.firstIndex(where: { $0.key.string == key })
@@ -75,9 +76,13 @@ enum RecipeOverrides {
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
              let .composer(context, problem, mark, _):
-            let during = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
-            return RecipeError(file: file, path: "", message: "\(what): \(problem)\(during)",
-                               line: mark.line, column: mark.column)
+            var message = "\(what): \(problem)" + (context.map { " (\($0.text) at line \($0.mark.line))" } ?? "")
+            if context?.text.contains("single document") == true {
+                message = "\(what): a recipe is one YAML document, but a second one starts here"
+            } else if problem.contains("alias") || context?.text.contains("alias") == true {
+                message += "; quote values that start with *, e.g. '*.tif'"
+            }
+            return RecipeError(file: file, path: "", message: message, line: mark.line, column: mark.column)
         case let .reader(problem, _, _, _):
             return RecipeError(file: file, path: "", message: "\(what): \(problem)")
         default:

@@ -36,7 +36,7 @@ struct RecipeValidator {
     let context: RecipeContext
 
     func recipe(_ root: Node?) throws -> Recipe {
-        if root == nil || RecipeContext.isNull(root!) {
+        guard let root, !RecipeContext.isNull(root) else {
             throw context.error([], "the recipe is empty (a mapping with keys \(Recipe.topLevelKeys.prefix(5).joined(separator: ", ")))")
         }
         let top = try MapReader(root, path: [], allowed: Recipe.topLevelKeys,
@@ -169,22 +169,24 @@ struct RecipeValidator {
                           augment: augment)
     }
 
-    private func normalization(_ d: MapReader) throws -> Normalization {
+    private func normalization(_ d: MapReader) throws -> NormalizationRecipe {
         // `normalize: none` is shorthand for `normalize: {mode: none}`.
         if let node = d.value("normalize"), case .scalar = node {
-            let mode: Normalization.Mode = try MapReader.choice(node, path: d.path + ["normalize"],
-                                                                among: Normalization.Mode.allCases, context: context)
-            return Normalization(mode: mode)
+            let mode: NormalizationRecipe.Mode = try MapReader.choice(node, path: d.path + ["normalize"],
+                                                                      among: NormalizationRecipe.Mode.allCases,
+                                                                      context: context)
+            return NormalizationRecipe(mode: mode)
         }
-        let n = try d.section("normalize", allowed: ["mode", "low", "high"],
-                              what: "a mode name or a mapping with mode, low, high")
+        let n = try d.section("normalize", allowed: ["mode", "low", "high", "clip"],
+                              what: "a mode name or a mapping with mode, low, high, clip")
         let low = try n.double("low", default: 1, describe: "a percentile ≥ 0 and < 100") { $0 >= 0 && $0 < 100 }
         let high = try n.double("high", default: 99.8, describe: "a percentile > 0 and ≤ 100") { $0 > 0 && $0 <= 100 }
         if high <= low {
             let shown = n.value("high").map(RecipeContext.render) ?? RecipeValue.number(high)
             throw n.error("high", "\(shown) is not allowed (a percentile above data.normalize.low, \(RecipeValue.number(low)))")
         }
-        return Normalization(mode: try n.choice("mode", default: .percentile)!, low: low, high: high)
+        return NormalizationRecipe(mode: try n.choice("mode", default: .percentile)!, low: low, high: high,
+                                   clip: try n.bool("clip", default: false))
     }
 
     private func simulation(_ d: MapReader) throws -> Simulation {

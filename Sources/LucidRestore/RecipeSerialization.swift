@@ -40,7 +40,7 @@ extension DataRecipe {
             ("patch", .list(patch.map { .int($0) })),
             ("validation", .double(validation)),
             ("normalize", .map([("mode", .string(normalize.mode.rawValue)), ("low", .double(normalize.low)),
-                                ("high", .double(normalize.high))])),
+                                ("high", .double(normalize.high)), ("clip", .bool(normalize.clip))])),
             ("augment", .bool(augment)),
         ]
         return .map(pairs)
@@ -98,5 +98,26 @@ extension TrainingRecipe {
               ("validate_every", .int(validateEvery)),
               ("early_stopping", .map([("patience", .int(patience)), ("min_delta", .double(minDelta))])),
               ("clip_norm", .double(clipNorm))])
+    }
+}
+
+extension Recipe {
+    /// The recipe with relative data paths (patterns, manifest, PSF file) joined to `directory`,
+    /// usually the recipe file's folder. Absolute paths and `output` are left as they are.
+    public func resolvingDataPaths(relativeTo directory: String) -> Recipe {
+        func resolve(_ path: String) -> String {
+            path.hasPrefix("/") || directory.isEmpty ? path
+                : (directory.hasSuffix("/") ? directory : directory + "/") + path
+        }
+        var copy = self
+        switch data.source {
+        case .noisy(let train): copy.data.source = .noisy(train: resolve(train))
+        case let .paired(input, target): copy.data.source = .paired(input: resolve(input), target: resolve(target))
+        case .manifest(let manifest): copy.data.source = .manifest(resolve(manifest))
+        case .simulated(let target, var simulation):
+            if case .file(let psf) = simulation.psf { simulation.psf = .file(resolve(psf)) }
+            copy.data.source = .simulated(target: resolve(target), simulation: simulation)
+        }
+        return copy
     }
 }

@@ -75,5 +75,7 @@ struct BenchContext {
 
 /// Every benchmark case, in the order `lucid bench` runs them.
 enum BenchRegistry {
-    static var all: [BenchCase] { EngineBenchmarks.cases + NetworkBenchmarks.cases + OpticsBenchmarks.cases }
+    static var all: [BenchCase] {
+        EngineBenchmarks.cases + NetworkBenchmarks.cases + OpticsBenchmarks.cases + MetricsBenchmarks.cases
+    }
 }

@@ -111,36 +111,6 @@ final class PredictionRunTests: XCTestCase {
         XCTAssertTrue(d.isFinite && d > 0, "\(d)")
     }
 
-    func testEvaluateJSONOnAKnownPair() throws {
-        let reference = PredictionTests.random([16, 20], seed: 3)
-        let prediction = LucidImaging.Normalization(method: .meanStd, offset: 0.1, scale: 1).invert(reference)
-        let (json, table) = try PredictionEvaluation.evaluate(Image(data: prediction, axes: "YX"),
-                                                              reference: Image(data: reference, axes: "YX"), dataRange: 1)
-        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Double])
-        XCTAssertEqual(Set(object.keys), ["psnr", "ssim", "nrmse", "pearson"])
-        XCTAssertEqual(object["psnr"]!, 20, accuracy: 1e-3)             // 10·log10(1 / 0.1²)
-        let rms = (reference.scalars.map { Double($0) * Double($0) }.reduce(0, +) / 320).squareRoot()
-        XCTAssertEqual(object["nrmse"]!, 0.1 / rms, accuracy: 1e-5)
-        XCTAssertEqual(object["pearson"]!, 1, accuracy: 1e-6)
-        XCTAssertEqual(object["ssim"]!, try Metrics.ssim(prediction, reference: reference, dataRange: 1), accuracy: 1e-12)
-        XCTAssertTrue(table.contains("psnr"))
-        // Selected metrics only; two channels are scored separately and averaged.
-        let two = Image(data: try Tensor.concat([reference, prediction].map { try $0.reshaped([1, 16, 20]) }, axis: 0), axes: "CYX")
-        let (j2, _) = try PredictionEvaluation.evaluate(two, reference: two, metrics: ["nrmse", "pearson"])
-        XCTAssertEqual(j2, "{\"nrmse\": 0.0, \"pearson\": 1.0, \"channels\": [{\"nrmse\": 0.0, \"pearson\": 1.0}, {\"nrmse\": 0.0, \"pearson\": 1.0}]}")
-    }
-
-    func testEvaluateShapeMismatchAndUnknownMetricAreOneLine() throws {
-        let a = Image(data: Tensor(zeros: [12, 12]), axes: "YX"), b = Image(data: Tensor(zeros: [12, 13]), axes: "YX")
-        XCTAssertThrowsError(try PredictionEvaluation.evaluate(a, reference: b)) { e in
-            XCTAssertTrue("\(e)".contains("prediction [12, 12] (axes YX) vs reference [12, 13] (axes YX)"), "\(e)")
-            XCTAssertEqual("\(e)".split(separator: "\n").count, 1)
-        }
-        XCTAssertThrowsError(try PredictionEvaluation.evaluate(a, reference: a, metrics: ["mse"])) { e in
-            XCTAssertTrue("\(e)".contains("unknown metric 'mse'"), "\(e)")
-        }
-    }
-
     func testPoissonGaussianNoiseHasTheExpectedMeanAndVariance() {
         let clean = Tensor(shape: [200, 200], repeating: 0.5)
         let noisy = PoissonGaussianNoise.apply(clean, photons: 20, readNoise: 2, seed: 7).scalars.map(Double.init)

@@ -124,6 +124,11 @@ final class RecipeErrorTests: XCTestCase {
         assertError("method: noise2void\ndata:\n  train: a.tif\n patch: 3\n",
                     "recipe.yaml: malformed YAML: did not find expected key (while parsing a block mapping at line 1) "
                     + "[line 4, column 2]")
+        assertError("method: noise2void\ndata:\n  train: *.tif\n",
+                    "recipe.yaml: malformed YAML: did not find expected alphabetic or numeric character (while scanning "
+                    + "an alias at line 3); quote values that start with *, e.g. '*.tif' [line 3, column 11]")
+        assertError("method: noise2void\n---\nmethod: care\n",
+                    "recipe.yaml: malformed YAML: a recipe is one YAML document, but a second one starts here [line 2, column 1]")
     }
 
     func testBadOverrides() {
@@ -134,6 +139,8 @@ final class RecipeErrorTests: XCTestCase {
                     + "or ']' (while parsing a flow sequence at line 1)", overrides: ["data.patch=[32,64"])
         assertError(base, "recipe.yaml: method: holds a value, not a section, so --set method.kind=x cannot set a key "
                     + "inside it", overrides: ["method.kind=x"])
+        assertError("- a\n", "recipe.yaml: the recipe is not a mapping, so --set model.depth=3 cannot set a key in it",
+                    overrides: ["model.depth=3"])
         assertError(base, "recipe.yaml: data.patchsize: unknown key (allowed: train, input, target, manifest, simulate, "
                     + "axes, patch, validation, normalize, augment) [--set data.patchsize=3]", overrides: ["data.patchsize=3"])
         assertError(base, "recipe.yaml: model.depth: 0 is not allowed (an integer from 1 to 6) [--set model.depth=0]",

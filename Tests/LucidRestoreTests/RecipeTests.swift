@@ -13,7 +13,8 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(r.data.axes, .yx)
         XCTAssertEqual(r.data.patch, [64, 64])
         XCTAssertEqual(r.data.validation, 0.1)
-        XCTAssertEqual(r.data.normalize, Normalization(mode: .percentile, low: 1, high: 99.8))
+        XCTAssertEqual(r.data.normalize, NormalizationRecipe(mode: .percentile, low: 1, high: 99.8, clip: false))
+        XCTAssertEqual(r.data.normalize.normalization, .percentile(low: 1, high: 99.8, clip: false))
         XCTAssertTrue(r.data.augment)
         XCTAssertEqual(r.settings, .noise2void(Noise2VoidSettings(pixelFraction: 0.002, neighborhood: 5, n2v2: false,
                                                                    replacement: .uniform)))
@@ -126,7 +127,7 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(r.model.pooling, .maxblur)
         XCTAssertEqual(r.training.schedule, Schedule(kind: .step, every: 50))
         XCTAssertEqual(r.output, "runs/x")
-        XCTAssertEqual(r.data.normalize.mode, Normalization.Mode.none)
+        XCTAssertEqual(r.data.normalize.mode, NormalizationRecipe.Mode.none)
         // Later overrides win; a glob that is not valid YAML is taken as a string; an empty value restores the default.
         let s = try Recipe.parse(yaml: base, overrides: ["training.steps=5", "training.steps=6", "data.train=*.tif",
                                                          "output="])
@@ -163,5 +164,19 @@ final class RecipeTests: XCTestCase {
         try recipe.save(in: dir.path)
         XCTAssertEqual(try Recipe.load(path: dir.appendingPathComponent("recipe.yaml").path), recipe)
         XCTAssertEqual(try Recipe.load(path: dir.appendingPathComponent("recipe.json").path), recipe)
+    }
+
+    func testDataPathsResolveAgainstTheRecipeFolder() throws {
+        let paired = try Recipe.parse(yaml: "method: care\ndata: {input: low/*.tif, target: /abs/high/*.tif}\n")
+        XCTAssertEqual(paired.resolvingDataPaths(relativeTo: "/runs/exp").data.source,
+                       .paired(input: "/runs/exp/low/*.tif", target: "/abs/high/*.tif"))
+        let simulated = try Recipe.parse(yaml: "method: care\ndata: {target: t/*.tif, simulate: {psf: psf.tif}}\n")
+        XCTAssertEqual(simulated.resolvingDataPaths(relativeTo: "base/").data.source,
+                       .simulated(target: "base/t/*.tif", simulation: Simulation(psf: .file("base/psf.tif"))))
+        let labelfree = try Recipe.parse(yaml: "method: labelfree\ndata: {manifest: pairs.csv}\noutput: out\n")
+        let moved = labelfree.resolvingDataPaths(relativeTo: "d")
+        XCTAssertEqual(moved.data.source, .manifest("d/pairs.csv"))
+        XCTAssertEqual(moved.output, "out")
+        XCTAssertEqual(labelfree.resolvingDataPaths(relativeTo: ""), labelfree)
     }
 }
