@@ -1,1 +1,0 @@
-// LucidImaging — see docs/ARCHITECTURE.md.

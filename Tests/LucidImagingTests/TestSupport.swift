@@ -1,0 +1,106 @@
+import CTIFF
+import Foundation
+import LucidCore
+@testable import LucidImaging
+import XCTest
+
+/// A fresh temporary folder removed when the test ends.
+func temporaryFolder(_ test: XCTestCase) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lucid-imaging-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+    return dir
+}
+
+/// Integer-valued random data covering `type`'s range (extremes included), or normal floats.
+func randomData(_ shape: [Int], _ type: PixelType, seed: UInt64) -> Tensor {
+    var rng = RandomGenerator(seed: seed)
+    var t = Tensor(zeros: shape)
+    t.withUnsafeMutableBufferPointer { p in
+        for i in 0..<p.count {
+            if let r = type.range {
+                p[i] = r.lowerBound + Float(rng.int(below: Int(r.upperBound - r.lowerBound) + 1))
+            } else {
+                p[i] = rng.normal() * 1000
+            }
+        }
+        if let r = type.range, p.count >= 2 { p[0] = r.lowerBound; p[1] = r.upperBound }
+    }
+    return t
+}
+
+/// Writes `pages` of `[H, W]` uint16 values with libtiff directly (independently of Lucid's
+/// writer): any compression, optional tiles, BigTIFF ("w8") or big-endian ("wb") modes.
+func writeWithLibtiff(_ path: String, mode: String = "w", pages: [[UInt16]], height: Int, width: Int,
+                      compression: Int32 = COMPRESSION_NONE, predictor: Bool = false, tile: Int? = nil,
+                      rowsPerStrip: Int = 3, description: String? = nil) throws {
+    guard let tif = TIFFOpen(path, mode) else { throw ImagingError.unwritable(path: path, reason: "TIFFOpen") }
+    defer { TIFFClose(tif) }
+    func set(_ tag: Int32, _ args: CVarArg...) {
+        let ok = withVaList(args) { TIFFVSetField(tif, UInt32(tag), $0) }
+        precondition(ok == 1, "TIFFSetField \(tag) failed")
+    }
+    for (n, page) in pages.enumerated() {
+        set(TIFFTAG_IMAGEWIDTH, UInt32(width))
+        set(TIFFTAG_IMAGELENGTH, UInt32(height))
+        set(TIFFTAG_BITSPERSAMPLE, Int32(16))
+        set(TIFFTAG_SAMPLESPERPIXEL, Int32(1))
+        set(TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT)
+        set(TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK)
+        set(TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG)
+        set(TIFFTAG_COMPRESSION, compression)
+        if predictor { set(TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL) }
+        if n == 0, let description { description.withCString { set(TIFFTAG_IMAGEDESCRIPTION, $0) } }
+        if let tile {
+            set(TIFFTAG_TILEWIDTH, UInt32(tile))
+            set(TIFFTAG_TILELENGTH, UInt32(tile))
+            var buffer = [UInt16](repeating: 0, count: tile * tile)
+            for ty in stride(from: 0, to: height, by: tile) {
+                for tx in stride(from: 0, to: width, by: tile) {
+                    for i in 0..<buffer.count { buffer[i] = 0 }
+                    for y in 0..<min(tile, height - ty) {
+                        for x in 0..<min(tile, width - tx) { buffer[y * tile + x] = page[(ty + y) * width + tx + x] }
+                    }
+                    let index = TIFFComputeTile(tif, UInt32(tx), UInt32(ty), 0, 0)
+                    let n = buffer.withUnsafeMutableBytes { TIFFWriteEncodedTile(tif, index, $0.baseAddress, tmsize_t($0.count)) }
+                    precondition(n >= 0)
+                }
+            }
+        } else {
+            set(TIFFTAG_ROWSPERSTRIP, UInt32(rowsPerStrip))
+            var strip: UInt32 = 0
+            for y in stride(from: 0, to: height, by: rowsPerStrip) {
+                let rows = min(rowsPerStrip, height - y)
+                var chunk = Array(page[(y * width)..<((y + rows) * width)])
+                let n = chunk.withUnsafeMutableBytes { TIFFWriteEncodedStrip(tif, strip, $0.baseAddress, tmsize_t($0.count)) }
+                precondition(n >= 0)
+                strip += 1
+            }
+        }
+        precondition(TIFFWriteDirectory(tif) == 1)
+    }
+}
+
+/// True when `python3 -c "import tifffile, numpy"` works; otherwise prints why tests skip.
+func tifffileAvailable() -> Bool {
+    (try? runPython("import tifffile, numpy")) != nil
+}
+
+/// Runs a Python script, returning stdout; throws with stderr when it fails.
+@discardableResult
+func runPython(_ script: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", script]
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        throw ImagingError.invalidArgument(op: "python3", detail: String(decoding: errData, as: UTF8.self))
+    }
+    return String(decoding: data, as: UTF8.self)
+}
