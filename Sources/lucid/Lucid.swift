@@ -7,6 +7,6 @@ struct Lucid: ParsableCommand {
         commandName: "lucid",
         abstract: "Denoise and restore microscopy images with deep learning and optics.",
         version: "0.1.0",
-        subcommands: [Bench.self]
+        subcommands: [Bench.self, PSFCommand.self, Deconvolve.self, Simulate.self]
     )
 }
