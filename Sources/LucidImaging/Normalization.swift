@@ -83,26 +83,32 @@ public struct Normalization: Codable, Equatable, Sendable {
     /// `(x − offset) / scale`, clipped to [0, 1] when `clip` is set.
     public func apply(_ x: Tensor) -> Tensor {
         if method == .none { return x }
-        let inv = 1 / scale, off = offset, doClip = clip && method == .percentile
-        return Normalization.map(x) { v in
-            let y = (v - off) * inv
-            return doClip ? Swift.min(Swift.max(y, 0), 1) : y
+        let inv = 1 / scale, off = offset
+        if clip && method == .percentile {
+            return Normalization.map(x) { s, d, n in
+                for i in 0..<n { d[i] = Swift.min(Swift.max((s[i] - off) * inv, 0), 1) }
+            }
+        }
+        return Normalization.map(x) { s, d, n in
+            for i in 0..<n { d[i] = (s[i] - off) * inv }
         }
     }
 
     /// `x · scale + offset` (the inverse of `apply` without clipping).
     public func invert(_ x: Tensor) -> Tensor {
         if method == .none { return x }
-        let s = scale, off = offset
-        return Normalization.map(x) { v in v * s + off }
+        let sc = scale, off = offset
+        return Normalization.map(x) { s, d, n in
+            for i in 0..<n { d[i] = s[i] * sc + off }
+        }
     }
 
-    /// Elementwise map in parallel chunks.
-    static func map(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+    /// Runs `kernel(src, dst, n)` over parallel chunks of `x` into a new tensor.
+    static func map(_ x: Tensor, _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         let out = Tensor(uninitialized: x.shape)
         let src = x.storage.base, dst = out.storage.base
         Threads.parallelChunks(x.count, minChunk: 1 << 16) { r in
-            for i in r { dst[i] = f(src[i]) }
+            kernel(src + r.lowerBound, dst + r.lowerBound, r.count)
         }
         return out
     }
@@ -110,33 +116,31 @@ public struct Normalization: Codable, Equatable, Sendable {
     /// Mean and population standard deviation, two passes in Float64 (NaNs ignored).
     static func meanAndStd(_ x: Tensor) throws -> (Double, Double) {
         let src = x.storage.base, n = x.count
-        let (count, sum) = parallelSum(n) { i in src[i].isNaN ? nil : Double(src[i]) }
+        let (count, sum) = chunkedSums(n) { r in
+            var c = 0, s = 0.0
+            for i in r where !src[i].isNaN { c += 1; s += Double(src[i]) }
+            return (c, s)
+        }
         guard count > 0 else {
             throw ImagingError.invalidArgument(op: "Normalization.meanStd", detail: "no values (all NaN) among \(n) elements")
         }
         let mean = sum / Double(count)
-        let (_, squares) = parallelSum(n) { i in src[i].isNaN ? nil : (Double(src[i]) - mean) * (Double(src[i]) - mean) }
+        let (_, squares) = chunkedSums(n) { r in
+            var s = 0.0
+            for i in r where !src[i].isNaN { let d = Double(src[i]) - mean; s += d * d }
+            return (0, s)
+        }
         return (mean, (squares / Double(count)).squareRoot())
     }
 
-    /// Count and sum of the non-nil `term(i)` for i in 0..<n, in parallel chunks.
-    private static func parallelSum(_ n: Int, _ term: (Int) -> Double?) -> (Int, Double) {
+    /// Adds up `(count, sum)` of `body` over parallel chunks of 0..<n.
+    private static func chunkedSums(_ n: Int, _ body: (Range<Int>) -> (Int, Double)) -> (Int, Double) {
         let parts = Swift.max(1, Swift.min(Threads.count, n >> 16))
-        var counts = [Int](repeating: 0, count: parts)
-        var sums = [Double](repeating: 0, count: parts)
-        counts.withUnsafeMutableBufferPointer { cs in
-            sums.withUnsafeMutableBufferPointer { ss in
-                let c = cs.baseAddress!, s = ss.baseAddress!
-                Threads.parallelFor(parts) { p in
-                    var k = 0, acc = 0.0
-                    for i in (n * p / parts)..<(n * (p + 1) / parts) {
-                        if let t = term(i) { k += 1; acc += t }
-                    }
-                    c[p] = k
-                    s[p] = acc
-                }
-            }
+        var results = [(Int, Double)](repeating: (0, 0), count: parts)
+        results.withUnsafeMutableBufferPointer { res in
+            let r = res.baseAddress!
+            Threads.parallelFor(parts) { p in r[p] = body((n * p / parts)..<(n * (p + 1) / parts)) }
         }
-        return (counts.reduce(0, +), sums.reduce(0, +))
+        return results.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
     }
 }

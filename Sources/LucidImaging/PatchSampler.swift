@@ -307,11 +307,17 @@ public struct PatchSampler: Sendable {
                         if tr == .identity {
                             for y in 0..<ph { (outPlane + y * pw).update(from: plane + (y0 + y) * W + x0, count: pw) }
                         } else {
+                            // Each output row is a straight line through the source region.
                             for y in 0..<ph {
-                                for x in 0..<pw {
-                                    let (sy, sx) = tr.source(y, x, ph, pw)
-                                    outPlane[y * pw + x] = plane[(y0 + sy) * W + x0 + sx]
+                                let (ay, ax) = tr.source(y, 0, ph, pw)
+                                let start = (y0 + ay) * W + x0 + ax
+                                var step = 0
+                                if pw > 1 {
+                                    let (by, bx) = tr.source(y, 1, ph, pw)
+                                    step = (by - ay) * W + (bx - ax)
                                 }
+                                let row = outPlane + y * pw
+                                for x in 0..<pw { row[x] = plane[start + x * step] }
                             }
                         }
                     }

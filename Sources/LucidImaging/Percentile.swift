@@ -81,33 +81,33 @@ private struct RadixSelect {
 
     init(_ values: UnsafeBufferPointer<Float>) {
         self.values = values
-        high = RadixSelect.histogram(values) { k in Int(k >> 16) }
+        high = RadixSelect.highHistogram(values)
         count = high.reduce(0, +)
     }
 
-    /// Counts of `bucket(key)` in `0..<bins` (-1 skips) over all non-NaN values, in parallel.
-    private static func histogram(_ values: UnsafeBufferPointer<Float>, bins: Int = 65536,
-                                  _ bucket: (UInt32) -> Int) -> [Int] {
-        let chunk = 1 << 20
-        let parts = max(1, min(Threads.count, (values.count + chunk - 1) / chunk))
-        var counts = [Int](repeating: 0, count: parts * bins)
+    /// Sums per-part histograms of `bins` bins filled by `fill(range, counts)` in parallel.
+    private static func histogram(_ n: Int, bins: Int,
+                                  _ fill: (Range<Int>, UnsafeMutablePointer<UInt32>) -> Void) -> [Int] {
+        // Parts of at most 2^31 elements keep UInt32 counts exact.
+        let parts = max(Threads.count, (n >> 31) + 1, 1)
+        var counts = [UInt32](repeating: 0, count: parts * bins)
         counts.withUnsafeMutableBufferPointer { all in
             let base = all.baseAddress!
             Threads.parallelFor(parts) { part in
-                let lo = values.count * part / parts, hi = values.count * (part + 1) / parts
-                let h = base + part * bins
-                for i in lo..<hi {
-                    let v = values[i]
-                    if v.isNaN { continue }
-                    let b = bucket(key(v))
-                    if b >= 0 { h[b] += 1 }
-                }
+                fill((n * part / parts)..<(n * (part + 1) / parts), base + part * bins)
             }
         }
-        if parts == 1 { return counts }
         var total = [Int](repeating: 0, count: bins)
-        for p in 0..<parts { for b in 0..<bins { total[b] += counts[p * bins + b] } }
+        for p in 0..<parts { for b in 0..<bins { total[b] += Int(counts[p * bins + b]) } }
         return total
+    }
+
+    /// Histogram of the high 16 key bits of the non-NaN values.
+    private static func highHistogram(_ values: UnsafeBufferPointer<Float>) -> [Int] {
+        let v = values.baseAddress!
+        return histogram(values.count, bins: 65536) { r, h in
+            for i in r where !v[i].isNaN { h[Int(key(v[i]) >> 16)] &+= 1 }
+        }
     }
 
     /// The values of the given 0-based ranks (each below `count`).
@@ -128,10 +128,14 @@ private struct RadixSelect {
         var slot = [Int](repeating: -1, count: 65536)
         for (i, b) in buckets.enumerated() { slot[b] = i }
         // One pass: a 65536-bin histogram of the low key bits for each wanted bucket.
+        let v = values.baseAddress!
         let low = slot.withUnsafeBufferPointer { slots in
-            RadixSelect.histogram(values, bins: buckets.count * 65536) { k in
-                let s = slots[Int(k >> 16)]
-                return s < 0 ? -1 : s * 65536 + Int(k & 0xFFFF)
+            RadixSelect.histogram(values.count, bins: buckets.count * 65536) { r, h in
+                for i in r where !v[i].isNaN {
+                    let k = RadixSelect.key(v[i])
+                    let s = slots[Int(k >> 16)]
+                    if s >= 0 { h[s * 65536 + Int(k & 0xFFFF)] &+= 1 }
+                }
             }
         }
         var result: [Int: Float] = [:]

@@ -53,23 +53,27 @@ enum SampleKind {
 
     /// Converts `count` samples `stride` elements apart at `src` (aligned, native byte order).
     func convert(_ src: UnsafeRawPointer, stride: Int, count: Int, to dst: UnsafeMutablePointer<Float>) {
-        @inline(__always) func run<T>(_: T.Type, _ f: (T) -> Float) {
-            let p = src.assumingMemoryBound(to: T.self)
-            if stride == 1 {
-                for i in 0..<count { dst[i] = f(p[i]) }
-            } else {
-                for i in 0..<count { dst[i] = f(p[i * stride]) }
-            }
-        }
         switch self {
-        case .u8: run(UInt8.self) { Float($0) }
-        case .i8: run(Int8.self) { Float($0) }
-        case .u16: run(UInt16.self) { Float($0) }
-        case .i16: run(Int16.self) { Float($0) }
-        case .u32: run(UInt32.self) { Float($0) }
-        case .i32: run(Int32.self) { Float($0) }
-        case .f32: run(Float.self) { $0 }
-        case .f64: run(Double.self) { Float($0) }
+        case .u8: SampleKind.widen(src.assumingMemoryBound(to: UInt8.self), stride, count, dst) { Float($0) }
+        case .i8: SampleKind.widen(src.assumingMemoryBound(to: Int8.self), stride, count, dst) { Float($0) }
+        case .u16: SampleKind.widen(src.assumingMemoryBound(to: UInt16.self), stride, count, dst) { Float($0) }
+        case .i16: SampleKind.widen(src.assumingMemoryBound(to: Int16.self), stride, count, dst) { Float($0) }
+        case .u32: SampleKind.widen(src.assumingMemoryBound(to: UInt32.self), stride, count, dst) { Float($0) }
+        case .i32: SampleKind.widen(src.assumingMemoryBound(to: Int32.self), stride, count, dst) { Float($0) }
+        case .f32:
+            let p = src.assumingMemoryBound(to: Float.self)
+            if stride == 1 { dst.update(from: p, count: count) } else { for i in 0..<count { dst[i] = p[i * stride] } }
+        case .f64: SampleKind.widen(src.assumingMemoryBound(to: Double.self), stride, count, dst) { Float($0) }
+        }
+    }
+
+    @inline(__always)
+    private static func widen<T>(_ p: UnsafePointer<T>, _ stride: Int, _ count: Int, _ dst: UnsafeMutablePointer<Float>,
+                                 _ f: (T) -> Float) {
+        if stride == 1 {
+            for i in 0..<count { dst[i] = f(p[i]) }
+        } else {
+            for i in 0..<count { dst[i] = f(p[i * stride]) }
         }
     }
 
@@ -101,7 +105,10 @@ struct TIFFReader {
         }
     }
 
-    private func fail(_ reason: String) -> ImagingError { .unreadable(path: path, reason: reason) }
+    /// An error naming the file once (libtiff often starts its messages with the file name).
+    private func fail(_ reason: String) -> ImagingError {
+        .unreadable(path: path, reason: reason.replacingOccurrences(of: "\(path): ", with: ""))
+    }
 
     func read() throws -> Image {
         var isDir: ObjCBool = false

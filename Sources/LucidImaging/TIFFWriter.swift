@@ -237,18 +237,24 @@ private struct PageWriter {
 extension Image {
     /// Converts Float32 to `type` (round to nearest, clamp; NaN → 0 for integer types).
     static func encode(_ src: UnsafePointer<Float>, count: Int, as type: PixelType, into dst: UnsafeMutableRawPointer) {
-        @inline(__always) func run<T: BinaryInteger>(_: T.Type, _ lo: Float, _ hi: Float) {
-            let p = dst.assumingMemoryBound(to: T.self)
-            for i in 0..<count {
-                let v = src[i]
-                p[i] = v.isNaN ? 0 : T(Swift.min(Swift.max(v.rounded(.toNearestOrEven), lo), hi))
-            }
-        }
         switch type {
-        case .uint8: run(UInt8.self, 0, 255)
-        case .uint16: run(UInt16.self, 0, 65535)
-        case .int16: run(Int16.self, -32768, 32767)
-        case .float32: dst.copyMemory(from: src, byteCount: count * 4)
+        case .uint8:
+            let p = dst.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<count { p[i] = UInt8(clampedRound(src[i], 0, 255)) }
+        case .uint16:
+            let p = dst.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count { p[i] = UInt16(clampedRound(src[i], 0, 65535)) }
+        case .int16:
+            let p = dst.assumingMemoryBound(to: Int16.self)
+            for i in 0..<count { p[i] = Int16(clampedRound(src[i], -32768, 32767)) }
+        case .float32:
+            dst.copyMemory(from: src, byteCount: count * 4)
         }
+    }
+
+    /// Nearest integer value in lo...hi as Int32 (NaN → 0).
+    @inline(__always) private static func clampedRound(_ v: Float, _ lo: Float, _ hi: Float) -> Int32 {
+        // max/min in this order map NaN to lo, so NaN needs its own test.
+        v.isNaN ? 0 : Int32(Swift.min(Swift.max(v, lo), hi).rounded(.toNearestOrEven))
     }
 }

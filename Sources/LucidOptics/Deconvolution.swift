@@ -47,7 +47,8 @@ public enum Deconvolution {
     /// Richardson–Lucy: `x ← x · Hᵀ(y / Hx)`, starting from the image mean, kept non-negative.
     ///
     /// The OTF is computed once; each iteration is two forward and two inverse real FFTs on
-    /// the padded grid, with three full-size real buffers and one half spectrum live.
+    /// the padded grid. Live memory: the input, two grid-sized real buffers and the half-spectrum
+    /// OTF (the padded observation is never stored; it is read through the boundary maps).
     /// Negative input values are treated as 0.
     public static func richardsonLucy(_ image: Tensor, psf: Tensor,
                                       options: RichardsonLucyOptions = RichardsonLucyOptions()) throws -> DeconvolutionResult {
@@ -60,60 +61,60 @@ public enum Deconvolution {
         }
         let kernel = try normalizedPSF(psf, op: op)
         let grid = try PaddedGrid(imageShape: image.shape, kernelShape: kernel.shape, boundary: options.boundary, op: op)
-        let otf = grid.kernelSpectrum(kernel)
+        var otf: FFTWBuffer? = grid.kernelSpectrum(kernel)
         let plan = grid.plan
         let rs = grid.rowStride, px = grid.p[2]
         let rows = plan.rows
 
-        // Observed image on the grid: the input itself when no padding is needed.
-        let padded: FFTWBuffer?
-        let obs: UnsafePointer<Float>, obsStride: Int
-        if grid.p == grid.s {
-            padded = nil
-            obs = UnsafePointer(image.storage.base)
-            obsStride = px
-        } else {
-            let b = FFTWBuffer(count: plan.bufferCount)
-            image.withUnsafeBufferPointer { grid.pad($0.baseAddress!, into: b.base, maps: grid.maps) }
-            padded = b
-            obs = UnsafePointer(b.base)
-            obsStride = rs
+        // The observation is read through the grid's maps (no padded copy is kept).
+        let (sy, sx, py) = (grid.s[1], grid.s[2], grid.p[1])
+        let maps = grid.maps.map { m -> UnsafeMutablePointer<Int> in
+            let p = UnsafeMutablePointer<Int>.allocate(capacity: m.count)
+            p.initialize(from: m, count: m.count)
+            return p
         }
+        defer { maps.forEach { $0.deallocate() } }
+        let (mz, my, mx) = (maps[0], maps[1], maps[2])
+        let obs = UnsafePointer(image.storage.base)
 
         // Start from the mean of the observation.
-        var total = 0.0
-        for r in 0..<rows { for x in 0..<px { total += Double(max(obs[r * obsStride + x], 0)) } }
-        let mean = Float(max(total / Double(plan.count), 1e-12))
+        let total = image.withUnsafeBufferPointer { $0.reduce(0.0) { $0 + Double(max($1, 0)) } }
+        let mean = Float(max(total / Double(image.count), 1e-12))
         let estimate = FFTWBuffer(count: plan.bufferCount)
-        let work = FFTWBuffer(count: plan.bufferCount)
+        var work: FFTWBuffer? = FFTWBuffer(count: plan.bufferCount)
         estimate.base.update(repeating: mean, count: plan.bufferCount)
-        work.base.update(repeating: mean, count: plan.bufferCount)
+        work!.base.update(repeating: mean, count: plan.bufferCount)
 
         let bar = options.progress ? ProgressBar(total: options.iterations, label: "Richardson–Lucy") : nil
         let blocks = min(rows, 64)
         var done = 0
         var change: Float = .infinity
         while done < options.iterations {
+            let w = work!.base, h = otf!.base
             // work ← H·x
-            plan.forward(work.base)
-            multiplySpectrum(work.base, by: otf.base, count: grid.spectrumCount, conjugate: false)
-            plan.inverse(work.base)
-            // work ← y / H·x
-            let w = work.base
+            plan.forward(w)
+            multiplySpectrum(w, by: h, count: grid.spectrumCount, conjugate: false)
+            plan.inverse(w)
+            // work ← y / H·x, y extended past the image by the boundary maps
             Threads.parallelChunks(rows, minChunk: 4) { range in
+                @inline(__always) func ratio(_ o: Float, _ c: Float) -> Float { c > 1e-12 ? max(o, 0) / c : 0 }
                 for r in range {
-                    let o = obs + r * obsStride, d = w + r * rs
-                    for x in 0..<px {
-                        let c = d[x]
-                        d[x] = c > 1e-12 ? max(o[x], 0) / c : 0
+                    let d = w + r * rs
+                    let zs = mz[r / py], ys = my[r % py]
+                    if zs < 0 || ys < 0 {
+                        d.update(repeating: 0, count: px)
+                        continue
                     }
+                    let o = obs + (zs * sy + ys) * sx
+                    for x in 0..<sx { d[x] = ratio(o[x], d[x]) }
+                    for x in sx..<px { d[x] = mx[x] < 0 ? 0 : ratio(o[mx[x]], d[x]) }
                 }
             }
             // work ← Hᵀ(y / H·x)
-            plan.forward(work.base)
-            multiplySpectrum(work.base, by: otf.base, count: grid.spectrumCount, conjugate: true)
-            plan.inverse(work.base)
-            if options.tv > 0 { applyTV(estimate: estimate.base, correction: work.base, grid: grid, lambda: options.tv, scale: mean) }
+            plan.forward(w)
+            multiplySpectrum(w, by: h, count: grid.spectrumCount, conjugate: true)
+            plan.inverse(w)
+            if options.tv > 0 { applyTV(estimate: estimate.base, correction: w, grid: grid, lambda: options.tv, scale: mean) }
             // x ← max(x · correction, 0); work ← x
             var partial = [Double](repeating: 0, count: 2 * blocks)
             let e = estimate.base
@@ -147,7 +148,8 @@ public enum Deconvolution {
             if let tol = options.tolerance, change < tol { break }
         }
         bar?.finish(done)
-        withExtendedLifetime(padded) {}
+        work = nil
+        otf = nil
         var out = Tensor(uninitialized: image.shape)
         out.withUnsafeMutableBufferPointer { grid.crop(estimate.base, into: $0.baseAddress!) }
         return DeconvolutionResult(image: out, iterations: done, lastChange: change)

@@ -116,6 +116,26 @@ public enum FFT {
     public static func clearCache() {
         lock.lock(); defer { lock.unlock() }
         cache.removeAll()
+        prunedCache.removeAll()
+    }
+
+    private struct PrunedKey: Hashable { let grid: [Int]; let kernel: [Int]; let threads: Int }
+    nonisolated(unsafe) private static var prunedCache: [PrunedKey: PrunedKernelFFT] = [:]
+
+    /// The cached transform of kernels occupying the `kernel` corner of the 3-D `grid`.
+    static func prunedPlan(grid: [Int], kernel: [Int]) -> PrunedKernelFFT {
+        lock.lock(); defer { lock.unlock() }
+        let key = PrunedKey(grid: grid, kernel: Array(kernel.prefix(2)), threads: Threads.count)
+        if let p = prunedCache[key] { return p }
+        if !threadsReady {
+            fftwf_init_threads()
+            threadsReady = true
+        }
+        fftwf_plan_with_nthreads(Int32(Threads.count))
+        let n = grid.reduce(1, *)
+        let p = PrunedKernelFFT(grid: grid, kernel: kernel, flags: n <= measureLimit ? FFTW_MEASURE : FFTW_ESTIMATE)
+        prunedCache[key] = p
+        return p
     }
 
     /// The smallest length ≥ `n` whose only prime factors are 2, 3, 5 and 7.
@@ -126,6 +146,45 @@ public enum FFT {
             for f in [2, 3, 5, 7] { while r % f == 0 { r /= f } }
             if r == 1 { return m }
             m += 1
+        }
+    }
+}
+
+/// The forward real FFT of a buffer (in-place layout of a 3-D grid) that is zero outside the
+/// corner `[0, k₀) × [0, k₁) × [0, p₂)`: x-transforms only the `k₀·k₁` non-zero rows, y-transforms
+/// only the `k₀` non-zero planes, then z-transforms everything. A small kernel on a large grid
+/// costs well under half of a full transform.
+final class PrunedKernelFFT: @unchecked Sendable {
+    private var plans: [(plan: fftwf_plan, realInput: Bool)] = []
+
+    fileprivate init(grid p: [Int], kernel k: [Int], flags: UInt32) {
+        let hx = p[2] / 2 + 1, rs = 2 * hx
+        let scratch = FFTWBuffer(count: p[0] * p[1] * rs)
+        let real = scratch.base
+        let cplx = UnsafeMutableRawPointer(scratch.base).assumingMemoryBound(to: fftwf_complex.self)
+        func dim(_ n: Int, _ i: Int, _ o: Int) -> fftwf_iodim { fftwf_iodim(n: Int32(n), is: Int32(i), os: Int32(o)) }
+        var x = [dim(p[2], 1, 1)]
+        var xMany = [dim(k[0], p[1] * rs, p[1] * hx), dim(k[1], rs, hx)]
+        plans.append((fftwf_plan_guru_dft_r2c(1, &x, 2, &xMany, real, cplx, flags)!, true))
+        if p[1] > 1 {
+            var y = [dim(p[1], hx, hx)]
+            var yMany = [dim(k[0], p[1] * hx, p[1] * hx), dim(hx, 1, 1)]
+            plans.append((fftwf_plan_guru_dft(1, &y, 2, &yMany, cplx, cplx, FFTW_FORWARD, flags)!, false))
+        }
+        if p[0] > 1 {
+            var z = [dim(p[0], p[1] * hx, p[1] * hx)]
+            var zMany = [dim(p[1] * hx, 1, 1)]
+            plans.append((fftwf_plan_guru_dft(1, &z, 1, &zMany, cplx, cplx, FFTW_FORWARD, flags)!, false))
+        }
+    }
+
+    deinit { for p in plans { fftwf_destroy_plan(p.plan) } }
+
+    /// Transforms `buffer` in place (unnormalized, like `RealFFTPlan.forward`).
+    func forward(_ buffer: UnsafeMutablePointer<Float>) {
+        let cplx = UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: fftwf_complex.self)
+        for p in plans {
+            if p.realInput { fftwf_execute_dft_r2c(p.plan, buffer, cplx) } else { fftwf_execute_dft(p.plan, cplx, cplx) }
         }
     }
 }

@@ -34,7 +34,8 @@ public enum PSFMeasurement {
     static func measure(_ values: [Float], shape: [Int], at position: [Int], background: Float,
                         op: String) throws -> PSFMeasurementResult {
         let strides = Tensor.strides(of: shape)
-        var center: [Double] = [], widths: [Double] = [], peaks: [Double] = []
+        var center: [Double] = [], widths: [Double] = []
+        var logPeak = 0.0
         for axis in 0..<shape.count {
             // The line through the peak along this axis, background subtracted.
             var offset = 0
@@ -60,9 +61,10 @@ public enum PSFMeasurement {
             }
             center.append(Double(i) + shift)
             widths.append(right - left)
-            peaks.append(peak)
+            // Separable log-parabola model: each axis adds its own correction to the sampled peak.
+            logPeak += axis == 0 ? log(peak) : log(peak) - log(line[i])
         }
-        return PSFMeasurementResult(center: center, fwhm: widths, peak: peaks.max()!)
+        return PSFMeasurementResult(center: center, fwhm: widths, peak: exp(logPeak))
     }
 
     /// Position where `line` first falls below `level` walking from `start` by `step`.

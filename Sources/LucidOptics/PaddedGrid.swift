@@ -46,7 +46,14 @@ struct PaddedGrid: @unchecked Sendable {
         let k = Self.promote(kernelShape)
         var gridShape: [Int] = []
         for a in 0..<3 {
-            gridShape.append(boundary == .periodic ? s[a] : FFT.fastLength(s[a] + k[a] - 1))
+            // `same` output needs no wrap into the image: zero padding needs room for the larger
+            // kernel half only; reflect needs both halves' reflections side by side.
+            let c = (k[a] - 1) / 2
+            switch boundary {
+            case .periodic: gridShape.append(s[a])
+            case .zero: gridShape.append(FFT.fastLength(s[a] + max(c, k[a] - 1 - c)))
+            case .reflect: gridShape.append(FFT.fastLength(s[a] + k[a] - 1))
+            }
         }
         p = gridShape
         plan = try FFT.plan(shape: Array(gridShape.suffix(imageShape.count)))
@@ -150,25 +157,62 @@ struct PaddedGrid: @unchecked Sendable {
     func kernelSpectrum(_ kernel: Tensor) -> FFTWBuffer {
         let k = Self.promote(kernel.shape)
         let c = k.map { ($0 - 1) / 2 }
-        let buffer = plan.makeBuffer()
+        let buffer = FFTWBuffer(count: plan.bufferCount)
         let rs = rowStride
+        // Zero in parallel (first touch also spreads the pages).
+        Threads.parallelChunks(plan.bufferCount, minChunk: 1 << 16) { r in
+            (buffer.base + r.lowerBound).update(repeating: 0, count: r.count)
+        }
+        let fits = (0..<3).allSatisfy { k[$0] <= p[$0] }
         kernel.withUnsafeBufferPointer { kp in
             var i = 0
             for kz in 0..<k[0] {
-                let gz = ((kz - c[0]) % p[0] + p[0]) % p[0]
                 for ky in 0..<k[1] {
-                    let gy = ((ky - c[1]) % p[1] + p[1]) % p[1]
+                    // Corner placement when the kernel fits (shifted by a phase ramp below), else
+                    // centre at the origin with wrap-around.
+                    let gz = fits ? kz : ((kz - c[0]) % p[0] + p[0]) % p[0]
+                    let gy = fits ? ky : ((ky - c[1]) % p[1] + p[1]) % p[1]
                     let row = buffer.base + (gz * p[1] + gy) * rs
                     for kx in 0..<k[2] {
-                        let gx = ((kx - c[2]) % p[2] + p[2]) % p[2]
+                        let gx = fits ? kx : ((kx - c[2]) % p[2] + p[2]) % p[2]
                         row[gx] += kp[i]
                         i += 1
                     }
                 }
             }
         }
-        plan.forward(buffer.base)
-        scale(buffer.base, count: buffer.count, by: 1 / Float(plan.count))
+        let n = Float(plan.count)
+        guard fits else {
+            plan.forward(buffer.base)
+            scale(buffer.base, count: buffer.count, by: 1 / n)
+            return buffer
+        }
+        FFT.prunedPlan(grid: p, kernel: k).forward(buffer.base)
+        // Shift the kernel centre to the origin: multiply by exp(+2πi·c·f/p) per axis, and by 1/n.
+        func ramp(_ c: Int, _ size: Int, _ count: Int) -> [(Float, Float)] {
+            (0..<count).map { f in
+                let a = 2 * Double.pi * Double(c * f % size) / Double(size)
+                return (Float(cos(a)), Float(sin(a)))
+            }
+        }
+        let hx = p[2] / 2 + 1
+        let rz = ramp(c[0], p[0], p[0]), ry = ramp(c[1], p[1], p[1]), rx = ramp(c[2], p[2], hx)
+        let b = buffer.base
+        Threads.parallelChunks(p[0] * p[1], minChunk: 16) { range in
+            rx.withUnsafeBufferPointer { rx in
+                for row in range {
+                    let (az, bz) = rz[row / p[1]], (ay, by) = ry[row % p[1]]
+                    let ar = (az * ay - bz * by) / n, ai = (az * by + bz * ay) / n
+                    let d = b + row * rs
+                    for f in 0..<hx {
+                        let (cr, ci) = (ar * rx[f].0 - ai * rx[f].1, ar * rx[f].1 + ai * rx[f].0)
+                        let (vr, vi) = (d[2 * f], d[2 * f + 1])
+                        d[2 * f] = vr * cr - vi * ci
+                        d[2 * f + 1] = vr * ci + vi * cr
+                    }
+                }
+            }
+        }
         return buffer
     }
 }

@@ -270,3 +270,28 @@ final class TIFFTests: XCTestCase {
         XCTAssertEqual(img.data[1, 1, 2, 3, 4], Float(((((1 * 3 + 2) * 2 + 1) * 4 + 3) * 5 + 4)) * 0.5)
     }
 }
+
+final class TIFFLayoutTests: XCTestCase {
+    /// ImageJ needs the planes of a hyperstack back to back; check the strip offsets with libtiff.
+    func testPlanesAreStoredContiguously() throws {
+        let dir = try temporaryFolder(self)
+        let path = dir.appendingPathComponent("c.tif").path
+        let data = randomData([2, 3, 300, 200], .float32, seed: 2)  // several strips per plane
+        try Image(data: data, axes: "CZYX").write(to: path)
+        guard let tif = TIFFOpen(path, "r") else { return XCTFail("TIFFOpen failed") }
+        defer { TIFFClose(tif) }
+        var next: UInt64?
+        var pages = 0, strips = 0
+        repeat {
+            for s in 0..<TIFFNumberOfStrips(tif) {
+                let offset = TIFFGetStrileOffset(tif, s), bytes = TIFFGetStrileByteCount(tif, s)
+                if let next { XCTAssertEqual(offset, next, "page \(pages) strip \(s)") }
+                next = offset + bytes
+                strips += 1
+            }
+            pages += 1
+        } while TIFFReadDirectory(tif) == 1
+        XCTAssertEqual(pages, 6)
+        XCTAssertGreaterThan(strips, 6)
+    }
+}
