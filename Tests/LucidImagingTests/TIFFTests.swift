@@ -113,6 +113,50 @@ final class TIFFTests: XCTestCase {
         XCTAssertEqual(one.data.shape, [H, W])
     }
 
+    /// RGB pages (3 samples per pixel, interleaved or planar) read as a C axis.
+    func testReadsMultiSamplePages() throws {
+        let dir = try temporaryFolder(self)
+        let (H, W) = (5, 6)
+        for (name, planar) in [("contig", PLANARCONFIG_CONTIG), ("separate", PLANARCONFIG_SEPARATE)] {
+            for pages in [1, 2] {
+                let path = dir.appendingPathComponent("rgb-\(name)-\(pages).tif").path
+                guard let tif = TIFFOpen(path, "w") else { return XCTFail("TIFFOpen") }
+                func set(_ tag: Int32, _ args: CVarArg...) {
+                    XCTAssertEqual(withVaList(args) { TIFFVSetField(tif, UInt32(tag), $0) }, 1)
+                }
+                for p in 0..<pages {
+                    set(TIFFTAG_IMAGEWIDTH, UInt32(W)); set(TIFFTAG_IMAGELENGTH, UInt32(H))
+                    set(TIFFTAG_BITSPERSAMPLE, Int32(8)); set(TIFFTAG_SAMPLESPERPIXEL, Int32(3))
+                    set(TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB); set(TIFFTAG_PLANARCONFIG, planar)
+                    set(TIFFTAG_ROWSPERSTRIP, UInt32(2))
+                    // value(p, c, y, x) = 100 p + 30 c + 5 y + x (fits in 8 bits for p < 2)
+                    for s in 0..<(planar == PLANARCONFIG_SEPARATE ? 3 : 1) {
+                        for y0 in stride(from: 0, to: H, by: 2) {
+                            var bytes: [UInt8] = []
+                            for y in y0..<min(H, y0 + 2) {
+                                for x in 0..<W {
+                                    if planar == PLANARCONFIG_SEPARATE { bytes.append(UInt8(100 * p + 30 * s + 5 * y + x)) } else {
+                                        for c in 0..<3 { bytes.append(UInt8(100 * p + 30 * c + 5 * y + x)) }
+                                    }
+                                }
+                            }
+                            let strip = UInt32(s * 3 + y0 / 2)
+                            _ = bytes.withUnsafeMutableBytes { TIFFWriteEncodedStrip(tif, strip, $0.baseAddress, tmsize_t($0.count)) }
+                        }
+                    }
+                    XCTAssertEqual(TIFFWriteDirectory(tif), 1)
+                }
+                TIFFClose(tif)
+                let img = try Image.read(path)
+                XCTAssertEqual(img.axes, pages == 1 ? "CYX" : "CZYX", path)
+                XCTAssertEqual(img.data.shape, pages == 1 ? [3, H, W] : [3, 2, H, W], path)
+                XCTAssertEqual(img.sourceType, .uint8)
+                if pages == 2 { XCTAssertEqual(img.data[2, 1, 4, 5], Float(100 + 60 + 20 + 5), path) }
+                else { XCTAssertEqual(img.data[1, 3, 2], Float(30 + 15 + 2), path) }
+            }
+        }
+    }
+
     func testImageJDescriptionVariants() throws {
         let dir = try temporaryFolder(self)
         let pages = (0..<6).map { p in (0..<12).map { UInt16(p * 100 + $0) } }
