@@ -128,7 +128,11 @@ struct TIFFReader {
         }
         let description = TIFFLibrary.getString(tif, TIFFTAG_IMAGEDESCRIPTION)
         let imagej = description.flatMap(ImageJMetadata.init(description:))
-        let calibration = physicalCalibration(tif, imagej: imagej)
+        let ome = imagej == nil ? description.flatMap(OMEMetadata.init(description:)) : nil
+        var calibration = physicalCalibration(tif, imagej: imagej)
+        if let ome {
+            calibration = (ome.physicalSizeX ?? calibration.pixelSize, ome.physicalSizeZ)
+        }
 
         let (H, W, S) = (first.height, first.width, first.samples)
         let pageCount: Int
@@ -171,6 +175,11 @@ struct TIFFReader {
         if let imagej, imagej.channels * imagej.slices * imagej.frames == pageCount,
            S == 1 || imagej.channels == 1 {
             dims = [("T", imagej.frames), ("Z", imagej.slices), ("C", imagej.channels)]
+        } else if let omeDims = ome?.pageDims(samples: S), case let n = omeDims.reduce(1, { $0 * $1.1 }),
+                  n <= pageCount, S == 1 || omeDims.allSatisfy({ $0.0 != "C" || $0.1 == 1 }) {
+            // Pages past the first image's planes belong to further OME series.
+            if n < pageCount { pages = try TIFFReader.prefix(pages, pages: n) }
+            dims = omeDims
         } else {
             dims = [("Z", pageCount)]
         }

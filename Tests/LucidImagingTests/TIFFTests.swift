@@ -179,6 +179,41 @@ final class TIFFTests: XCTestCase {
         XCTAssertEqual(img.data[1, 2, 0, 1], Float((2 * 2 + 1) * 100 + 1))
     }
 
+    func testOMEXMLGivesAxesAndCalibration() throws {
+        let dir = try temporaryFolder(self)
+        // 2 channels × 3 slices, channel fastest (XYCZT), plus one page of a second series.
+        let pages = (0..<7).map { p in (0..<12).map { UInt16(p * 100 + $0) } }
+        let xml = """
+            <?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">\
+            <Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" SizeX="4" SizeY="3" \
+            SizeC="2" SizeZ="3" SizeT="1" PhysicalSizeX="120" PhysicalSizeXUnit="nm" PhysicalSizeZ="0.5">\
+            <TiffData/></Pixels></Image></OME>
+            """
+        let path = dir.appendingPathComponent("ome.tif").path
+        try writeWithLibtiff(path, pages: pages, height: 3, width: 4, description: xml)
+        let img = try Image.read(path)
+        XCTAssertEqual(img.axes, "CZYX")
+        XCTAssertEqual(img.data.shape, [2, 3, 3, 4])
+        XCTAssertEqual(img.data[1, 2, 0, 3], Float((2 * 2 + 1) * 100 + 3))  // page z·2 + c
+        XCTAssertEqual(img.pixelSize ?? 0, 0.12, accuracy: 1e-12)
+        XCTAssertEqual(img.zSpacing, 0.5)
+
+        guard tifffileAvailable() else { return print("skipping tifffile OME check: python3 cannot import tifffile and numpy") }
+        let other = dir.appendingPathComponent("tifffile-ome.tif").path
+        try runPython("""
+            import tifffile, numpy as np
+            a = np.arange(2*3*2*4*5, dtype=np.uint16).reshape(2, 3, 2, 4, 5)
+            tifffile.imwrite('\(other)', a, ome=True, metadata={'axes': 'TZCYX', 'PhysicalSizeX': 0.3,
+                             'PhysicalSizeY': 0.3, 'PhysicalSizeZ': 1.2})
+            """)
+        let t = try Image.read(other)
+        XCTAssertEqual(t.axes, "TCZYX")
+        XCTAssertEqual(t.data.shape, [2, 2, 3, 4, 5])
+        XCTAssertEqual(t.data[1, 1, 2, 3, 4], Float((((1 * 3 + 2) * 2 + 1) * 4 + 3) * 5 + 4))
+        XCTAssertEqual(t.pixelSize, 0.3)
+        XCTAssertEqual(t.zSpacing, 1.2)
+    }
+
     /// ImageJ stores stacks over 4 GiB as one IFD followed by the raw planes back to back.
     func testImageJContiguousLayout() throws {
         let dir = try temporaryFolder(self)
