@@ -135,6 +135,8 @@ struct TIFFReader {
         }
 
         let (H, W, S) = (first.height, first.width, first.samples)
+        let promised = directoryCount == 1 ? max(1, imagej?.images ?? 1) : directoryCount
+        try checkMemory(planes: promised, samples: S, height: H, width: W)
         let pageCount: Int
         var pages: Tensor
         if let imagej, imagej.images > directoryCount, directoryCount == 1, S == 1 {
@@ -225,6 +227,23 @@ struct TIFFReader {
         return out
     }
 
+    /// Throws (instead of failing to allocate) when the pixels as Float32 would not fit in memory,
+    /// which is what corrupt size tags usually claim.
+    private func checkMemory(planes: Int, samples: Int, height: Int, width: Int) throws {
+        var bytes = 4
+        for f in [planes, samples, height, width] {
+            let (r, overflow) = bytes.multipliedReportingOverflow(by: f)
+            guard !overflow else { bytes = .max; break }
+            bytes = r
+        }
+        let memory = ProcessInfo.processInfo.physicalMemory
+        guard UInt64(bytes) <= memory else {
+            throw fail("\(planes) page(s) of \(width)x\(height)x\(samples) pixels need "
+                + String(format: "%.3g GiB as Float32, more than this machine's %.3g GiB", Double(bytes) / 1_073_741_824,
+                         Double(memory) / 1_073_741_824) + " (corrupt size tags?)")
+        }
+    }
+
     /// Geometry of the current directory.
     private func layout(_ tif: OpaquePointer, page: Int) throws -> Layout {
         var l = Layout()
@@ -262,7 +281,8 @@ struct TIFFReader {
             let tw = Int(TIFFLibrary.get(tif, TIFFTAG_TILEWIDTH, UInt32.self, defaulted: false) ?? 0)
             let th = Int(TIFFLibrary.get(tif, TIFFTAG_TILELENGTH, UInt32.self, defaulted: false) ?? 0)
             let tileBytes = Int(TIFFTileSize(tif))
-            guard tw > 0, th > 0, tileBytes >= tw * th * contigSamples * bps else {
+            guard tw > 0, th > 0, tw <= 1 << 20, th <= 1 << 20, tileBytes <= 1 << 33,
+                  tileBytes >= tw * th * contigSamples * bps else {
                 throw fail("page \(page): \(TIFFLibrary.lastError(or: "invalid tile size \(tw)x\(th)"))")
             }
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: tileBytes, alignment: 64)

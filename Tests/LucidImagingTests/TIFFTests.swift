@@ -219,24 +219,12 @@ final class TIFFTests: XCTestCase {
         let dir = try temporaryFolder(self)
         let (H, W, N) = (3, 4, 5)
         let desc = Array("ImageJ=1.53t\nimages=\(N)\nslices=\(N)\n\0".utf8)
-        var d = Data()
-        func u16(_ v: Int) { d.append(contentsOf: [UInt8(v & 255), UInt8(v >> 8)]) }
-        func u32(_ v: Int) { u16(v & 0xFFFF); u16(v >> 16) }
-        let entries = 9
-        let ifdSize = 2 + entries * 12 + 4
-        let descOffset = 8 + ifdSize, dataOffset = descOffset + desc.count
-        d.append(contentsOf: [0x49, 0x49, 42, 0]); u32(8)
-        u16(entries)
-        func entry(_ tag: Int, _ type: Int, _ count: Int, _ value: Int) {
-            u16(tag); u16(type); u32(count)
-            if type == 3 && count == 1 { u16(value); u16(0) } else { u32(value) }
-        }
-        entry(256, 3, 1, W); entry(257, 3, 1, H); entry(258, 3, 1, 16); entry(259, 3, 1, 1)
-        entry(262, 3, 1, 1); entry(270, 2, desc.count, descOffset); entry(273, 4, 1, dataOffset)
-        entry(278, 3, 1, H); entry(279, 4, 1, H * W * 2)
-        u32(0)
-        d.append(contentsOf: desc)
-        for i in 0..<(N * H * W) { u16(i * 7) }
+        let descOffset = 8 + handBuiltIFDSize(9), dataOffset = descOffset + desc.count
+        var pixels = Data()
+        for i in 0..<(N * H * W) { pixels.append(contentsOf: [UInt8((i * 7) & 255), UInt8((i * 7) >> 8)]) }
+        let d = handBuiltTIFF(entries: [(256, 3, 1, W), (257, 3, 1, H), (258, 3, 1, 16), (259, 3, 1, 1), (262, 3, 1, 1),
+                                        (270, 2, desc.count, descOffset), (273, 4, 1, dataOffset), (278, 3, 1, H),
+                                        (279, 4, 1, H * W * 2)], extra: desc, pixels: pixels)
         let path = dir.appendingPathComponent("contiguous.tif").path
         try d.write(to: URL(fileURLWithPath: path))
         let img = try Image.read(path)
@@ -279,6 +267,20 @@ final class TIFFTests: XCTestCase {
                 XCTAssertTrue(message.contains("'\(path)'"), message)
                 XCTAssertFalse(message.contains("\n"), message)
             }
+        }
+    }
+
+    /// Size tags claiming more pixels than memory holds give an error, not a failed allocation.
+    func testAbsurdSizeTagsThrow() throws {
+        let dir = try temporaryFolder(self)
+        let path = dir.appendingPathComponent("huge.tif").path
+        let big = 4_000_000_000
+        let d = handBuiltTIFF(entries: [(256, 4, 1, big), (257, 4, 1, big), (258, 3, 1, 32), (259, 3, 1, 1),
+                                        (262, 3, 1, 1), (273, 4, 1, 8), (278, 4, 1, 1), (279, 4, 1, 100),
+                                        (339, 3, 1, 3)], pixels: Data(count: 100))
+        try d.write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Image.read(path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("cannot read '\(path)'"), "\(e)")
         }
     }
 

@@ -104,3 +104,25 @@ func runPython(_ script: String) throws -> String {
     }
     return String(decoding: data, as: UTF8.self)
 }
+
+/// A little-endian classic TIFF with one IFD built byte by byte: `entries` are
+/// (tag, type, count, value) with SHORT (3) or LONG (4) values stored inline, `extra` bytes
+/// follow the IFD (at offset `8 + ifdSize`), then `pixels`.
+func handBuiltTIFF(entries: [(Int, Int, Int, Int)], extra: [UInt8] = [], pixels: Data = Data()) -> Data {
+    var d = Data()
+    func u16(_ v: Int) { d.append(contentsOf: [UInt8(v & 255), UInt8((v >> 8) & 255)]) }
+    func u32(_ v: Int) { u16(v & 0xFFFF); u16((v >> 16) & 0xFFFF) }
+    d.append(contentsOf: [0x49, 0x49, 42, 0]); u32(8)
+    u16(entries.count)
+    for (tag, type, count, value) in entries.sorted(by: { $0.0 < $1.0 }) {
+        u16(tag); u16(type); u32(count)
+        if type == 3 && count == 1 { u16(value); u16(0) } else { u32(value) }
+    }
+    u32(0)
+    d.append(contentsOf: extra)
+    d.append(pixels)
+    return d
+}
+
+/// Size of the IFD of `handBuiltTIFF` with `n` entries.
+func handBuiltIFDSize(_ n: Int) -> Int { 2 + n * 12 + 4 }
