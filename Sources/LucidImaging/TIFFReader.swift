@@ -198,7 +198,15 @@ struct TIFFReader {
 
     /// Reorders `[planes…, H, W]` data whose planes follow `dims` (slowest first) into TCZ order.
     static func planesToCanonical(_ pages: Tensor, dims: [(Character, Int)], height H: Int, width W: Int) throws -> Tensor {
-        let target = canonicalOrder.compactMap { a in dims.firstIndex { $0.0 == a } }
+        try planesToOrder(pages, dims: dims, order: canonicalOrder.filter { a in dims.contains { $0.0 == a } },
+                          height: H, width: W)
+    }
+
+    /// Reorders `[planes…, H, W]` data whose planes follow `dims` (slowest first) into `order`
+    /// (the same letters), copying whole YX planes.
+    static func planesToOrder(_ pages: Tensor, dims: [(Character, Int)], order: [Character],
+                              height H: Int, width W: Int) throws -> Tensor {
+        let target = order.compactMap { a in dims.firstIndex { $0.0 == a } }
         let shape = target.map { dims[$0].1 } + [H, W]
         if target == Array(0..<dims.count) { return try pages.reshaped(shape) }
         let out = Tensor(uninitialized: shape)
