@@ -306,6 +306,7 @@ final class TIFFTests: XCTestCase {
         let bad = dir.appendingPathComponent("no/such/folder/b.tif").path
         XCTAssertThrowsError(try Image(data: Tensor(zeros: [4, 4]), axes: "YX").write(to: bad)) { e in
             XCTAssertTrue("\(e)".contains("cannot write '\(bad)'"), "\(e)")
+            XCTAssertFalse("\(e)".contains(".tmp"), "\(e)")
         }
     }
 
