@@ -182,6 +182,9 @@ struct TIFFReader {
             // Pages past the first image's planes belong to further OME series.
             if n < pageCount { pages = try TIFFReader.prefix(pages, pages: n) }
             dims = omeDims
+        } else if S == 1, let shaped = description.flatMap(ShapedMetadata.init(description:)),
+                  shaped.dims.reduce(1, { $0 * $1.1 }) == pageCount {
+            dims = shaped.dims
         } else {
             dims = [("Z", pageCount)]
         }

@@ -208,6 +208,15 @@ final class TIFFTests: XCTestCase {
             """)
         let t = try Image.read(other)
         XCTAssertEqual(t.axes, "TCZYX")
+        // tifffile's plain (shaped JSON) description with axes.
+        let shaped = dir.appendingPathComponent("tifffile-shaped.tif").path
+        try runPython("""
+            import tifffile, numpy as np
+            tifffile.imwrite('\(shaped)', np.arange(3*2*4*5, dtype=np.float32).reshape(3, 2, 4, 5), metadata={'axes': 'ZCYX'})
+            """)
+        let s = try Image.read(shaped)
+        XCTAssertEqual(s.axes, "CZYX")
+        XCTAssertEqual(s.data[1, 2, 3, 4], Float(((2 * 2 + 1) * 4 + 3) * 5 + 4))
         XCTAssertEqual(t.data.shape, [2, 2, 3, 4, 5])
         XCTAssertEqual(t.data[1, 1, 2, 3, 4], Float((((1 * 3 + 2) * 2 + 1) * 4 + 3) * 5 + 4))
         XCTAssertEqual(t.pixelSize, 0.3)
