@@ -146,29 +146,30 @@ struct TIFFReader {
         } else {
             pages = Tensor(uninitialized: [directoryCount, S, H, W])
             let base = pages.storage.base
-            var kept = 0
-            var page = 0
-            while true {
-                let l = page == 0 ? first : try layout(tif, page: page)
-                if !l.reducedResolution || page == 0 {
-                    guard l.sameGeometry(first) else {
-                        throw ImagingError.unsupported(path: path, reason: "page \(page) is \(l.width)x\(l.height)"
-                            + "x\(l.samples) \(l.bits)-bit, page 0 is \(W)x\(H)x\(S) \(first.bits)-bit")
+            if try decodeInParallel(first: first, kind: kind, pages: directoryCount, into: base) {
+                pageCount = directoryCount
+            } else {
+                var kept = 0
+                var page = 0
+                while true {
+                    let l = page == 0 ? first : try layout(tif, page: page)
+                    if !l.reducedResolution || page == 0 {
+                        guard l.sameGeometry(first) else { throw geometryError(page, l, first) }
+                        guard kept < directoryCount else { break }
+                        try decodePage(tif, layout: l, kind: kind, page: page, into: base + kept * S * H * W)
+                        kept += 1
                     }
-                    guard kept < directoryCount else { break }
-                    try decodePage(tif, layout: l, kind: kind, page: page, into: base + kept * S * H * W)
-                    kept += 1
+                    page += 1
+                    TIFFLibrary.resetMessages()
+                    if TIFFReadDirectory(tif) != 1 {
+                        if let e = TIFFLibrary.log.lastError { throw fail("page \(page): \(e)") }
+                        break
+                    }
                 }
-                page += 1
-                TIFFLibrary.resetMessages()
-                if TIFFReadDirectory(tif) != 1 {
-                    if let e = TIFFLibrary.log.lastError { throw fail("page \(page): \(e)") }
-                    break
+                pageCount = kept
+                if kept < directoryCount {
+                    pages = try TIFFReader.prefix(pages, pages: kept)
                 }
-            }
-            pageCount = kept
-            if kept < directoryCount {
-                pages = try TIFFReader.prefix(pages, pages: kept)
             }
         }
 
@@ -194,6 +195,49 @@ struct TIFFReader {
         let axes = String(TIFFReader.canonicalOrder.filter { a in dims.contains { $0.0 == a } }) + "YX"
         return Image(data: data, axes: axes, pixelSize: calibration.pixelSize,
                      zSpacing: calibration.zSpacing, sourceType: kind.pixelType)
+    }
+
+    private func geometryError(_ page: Int, _ l: Layout, _ first: Layout) -> ImagingError {
+        .unsupported(path: path, reason: "page \(page) is \(l.width)x\(l.height)x\(l.samples) \(l.bits)-bit, "
+            + "page 0 is \(first.width)x\(first.height)x\(first.samples) \(first.bits)-bit")
+    }
+
+    /// A page the parallel reader leaves to the sequential one (reduced-resolution pages).
+    private struct NeedsSequentialRead: Error {}
+
+    /// Decodes pages `0..<pages` with one libtiff handle per worker, each reading a contiguous
+    /// range of pages (decompression dominates for compressed stacks). Returns false, having
+    /// decided nothing, when the stack is small or holds reduced-resolution pages.
+    private func decodeInParallel(first: Layout, kind: SampleKind, pages: Int,
+                                  into base: UnsafeMutablePointer<Float>) throws -> Bool {
+        let workers = min(Threads.count, pages / 2)
+        guard workers > 1, !Threads.inParallelRegion else { return false }
+        let planeCount = first.samples * first.height * first.width
+        var errors = [Error?](repeating: nil, count: workers)
+        errors.withUnsafeMutableBufferPointer { errs in
+            Threads.parallelFor(workers) { w in
+                let lo = pages * w / workers, hi = pages * (w + 1) / workers
+                do {
+                    TIFFLibrary.resetMessages()
+                    guard let t = TIFFOpen(path, "r") else { throw fail(TIFFLibrary.lastError(or: "cannot reopen")) }
+                    defer { TIFFClose(t) }
+                    for p in lo..<hi {
+                        TIFFLibrary.resetMessages()
+                        let moved = p == lo ? TIFFSetDirectory(t, tdir_t(p)) : TIFFReadDirectory(t)
+                        guard moved == 1 else { throw fail("page \(p): " + TIFFLibrary.lastError(or: "missing directory")) }
+                        let l = try layout(t, page: p)
+                        if l.reducedResolution && p > 0 { throw NeedsSequentialRead() }
+                        guard l.sameGeometry(first) else { throw geometryError(p, l, first) }
+                        try decodePage(t, layout: l, kind: kind, page: p, into: base + p * planeCount)
+                    }
+                } catch {
+                    errs[w] = error
+                }
+            }
+        }
+        if errors.contains(where: { $0 is NeedsSequentialRead }) { return false }
+        if let e = errors.compactMap({ $0 }).first { throw e }
+        return true
     }
 
     /// Order of leading axes in images Lucid reads.

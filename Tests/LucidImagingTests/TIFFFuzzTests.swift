@@ -9,7 +9,7 @@ final class TIFFFuzzTests: XCTestCase {
     func testDamagedFilesNeverCrash() throws {
         let dir = try temporaryFolder(self)
         let rounds = Int(ProcessInfo.processInfo.environment["LUCID_FUZZ_ROUNDS"] ?? "") ?? 60
-        let data = randomData([3, 40, 36], .uint16, seed: 21)
+        let data = randomData([4, 40, 36], .uint16, seed: 21)  // 4 pages: read by 2 workers
         var originals: [Data] = []
         for (i, o) in [TIFFWriteOptions(), TIFFWriteOptions(compression: .lzw), TIFFWriteOptions(compression: .deflate, tileSize: 16),
                        TIFFWriteOptions(compression: .packbits, bigTIFF: true)].enumerated() {

@@ -106,6 +106,13 @@ final class TIFFTests: XCTestCase {
             XCTAssertEqual(img.sourceType, .uint16, name)
             XCTAssertNil(img.zSpacing, name)
         }
+        // Reduced-resolution pages (thumbnails) are skipped.
+        let withThumbs = dir.appendingPathComponent("thumbs.tif").path
+        try writeWithLibtiff(withThumbs, pages: pages, height: H, width: W, thumbnailAfter: [0, 2])
+        let thumbs = try Image.read(withThumbs)
+        XCTAssertEqual(thumbs.data.shape, [4, H, W])
+        XCTAssertEqual(thumbs.data.scalars, expected)
+
         let single = dir.appendingPathComponent("single.tif").path
         try writeWithLibtiff(single, pages: [pages[0]], height: H, width: W)
         let one = try Image.read(single)

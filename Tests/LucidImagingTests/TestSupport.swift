@@ -33,7 +33,7 @@ func randomData(_ shape: [Int], _ type: PixelType, seed: UInt64) -> Tensor {
 /// writer): any compression, optional tiles, BigTIFF ("w8") or big-endian ("wb") modes.
 func writeWithLibtiff(_ path: String, mode: String = "w", pages: [[UInt16]], height: Int, width: Int,
                       compression: Int32 = COMPRESSION_NONE, predictor: Bool = false, tile: Int? = nil,
-                      rowsPerStrip: Int = 3, description: String? = nil) throws {
+                      rowsPerStrip: Int = 3, description: String? = nil, thumbnailAfter: Set<Int> = []) throws {
     guard let tif = TIFFOpen(path, mode) else { throw ImagingError.unwritable(path: path, reason: "TIFFOpen") }
     defer { TIFFClose(tif) }
     func set(_ tag: Int32, _ args: CVarArg...) {
@@ -78,6 +78,16 @@ func writeWithLibtiff(_ path: String, mode: String = "w", pages: [[UInt16]], hei
             }
         }
         precondition(TIFFWriteDirectory(tif) == 1)
+        if thumbnailAfter.contains(n) {
+            // A reduced-resolution 2×2 page (NewSubfileType 1), as in pyramidal files.
+            set(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
+            set(TIFFTAG_IMAGEWIDTH, UInt32(2)); set(TIFFTAG_IMAGELENGTH, UInt32(2))
+            set(TIFFTAG_BITSPERSAMPLE, Int32(16)); set(TIFFTAG_SAMPLESPERPIXEL, Int32(1))
+            set(TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK); set(TIFFTAG_ROWSPERSTRIP, UInt32(2))
+            var thumb: [UInt16] = [1, 2, 3, 4]
+            _ = thumb.withUnsafeMutableBytes { TIFFWriteEncodedStrip(tif, 0, $0.baseAddress, tmsize_t($0.count)) }
+            precondition(TIFFWriteDirectory(tif) == 1)
+        }
     }
 }
 
