@@ -23,6 +23,7 @@ public struct TIFFWriteOptions: Sendable, Equatable {
     /// BigTIFF on request; `nil` picks BigTIFF only when the data would exceed 4 GiB.
     public var bigTIFF: Bool?
     /// Tile edge (a positive multiple of 16) to write tiled pages; `nil` writes strips.
+    /// ImageJ itself reads only striped files (Fiji's Bio-Formats and tifffile read tiles).
     public var tileSize: Int?
 
     public init(compression: TIFFCompression = .none, bigTIFF: Bool? = nil, tileSize: Int? = nil) {
