@@ -111,28 +111,10 @@ struct TIFFReader {
     }
 
     func read() throws -> Image {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw fail("no such file") }
-        guard !isDir.boolValue else { throw fail("is a folder, not a TIFF file") }
-        TIFFLibrary.resetMessages()
-        guard let tif = TIFFOpen(path, "r") else {
-            throw fail(TIFFLibrary.lastError(or: "not a TIFF file"))
-        }
+        let tif = try open()
         defer { TIFFClose(tif) }
-
-        let directoryCount = max(1, Int(TIFFNumberOfDirectories(tif)))
-        let first = try layout(tif, page: 0)
-        guard let kind = SampleKind(bits: first.bits, format: first.format) else {
-            throw ImagingError.unsupported(path: path, reason: "\(first.bits)-bit samples of format \(first.format)"
-                + " (Lucid reads 8/16/32-bit integer and 32/64-bit float)")
-        }
-        let description = TIFFLibrary.getString(tif, TIFFTAG_IMAGEDESCRIPTION)
-        let imagej = description.flatMap(ImageJMetadata.init(description:))
-        let ome = imagej == nil ? description.flatMap(OMEMetadata.init(description:)) : nil
-        var calibration = physicalCalibration(tif, imagej: imagej)
-        if let ome {
-            calibration = (ome.physicalSizeX ?? calibration.pixelSize, ome.physicalSizeZ)
-        }
+        let header = try readHeader(tif)
+        let (first, kind, imagej, directoryCount) = (header.first, header.kind, header.imagej, header.directoryCount)
 
         let (H, W, S) = (first.height, first.width, first.samples)
         let promised = directoryCount == 1 ? max(1, imagej?.images ?? 1) : directoryCount
@@ -173,28 +155,84 @@ struct TIFFReader {
             }
         }
 
-        // Page-order dimensions, slowest first, then the samples of each page.
-        var dims: [(Character, Int)]
-        if let imagej, imagej.channels * imagej.slices * imagej.frames == pageCount,
-           S == 1 || imagej.channels == 1 {
-            dims = [("T", imagej.frames), ("Z", imagej.slices), ("C", imagej.channels)]
-        } else if let omeDims = ome?.pageDims(samples: S), case let n = omeDims.reduce(1, { $0 * $1.1 }),
-                  n <= pageCount, S == 1 || omeDims.allSatisfy({ $0.0 != "C" || $0.1 == 1 }) {
-            // Pages past the first image's planes belong to further OME series.
-            if n < pageCount { pages = try TIFFReader.prefix(pages, pages: n) }
-            dims = omeDims
-        } else if S == 1, let shaped = description.flatMap(ShapedMetadata.init(description:)),
-                  shaped.dims.reduce(1, { $0 * $1.1 }) == pageCount {
-            dims = shaped.dims
-        } else {
-            dims = [("Z", pageCount)]
-        }
-        dims.append(("C", S))
-        dims = dims.filter { $0.1 > 1 }
+        let (dims, used) = header.pageDims(pageCount: pageCount)
+        if used < pageCount { pages = try TIFFReader.prefix(pages, pages: used) }
         let data = try TIFFReader.planesToCanonical(pages, dims: dims, height: H, width: W)
         let axes = String(TIFFReader.canonicalOrder.filter { a in dims.contains { $0.0 == a } }) + "YX"
-        return Image(data: data, axes: axes, pixelSize: calibration.pixelSize,
-                     zSpacing: calibration.zSpacing, sourceType: kind.pixelType)
+        return Image(data: data, axes: axes, pixelSize: header.calibration.pixelSize,
+                     zSpacing: header.calibration.zSpacing, sourceType: kind.pixelType)
+    }
+
+    /// What the first IFD and the description say about the whole file.
+    struct Header {
+        var first: Layout
+        var kind: SampleKind
+        var description: String?
+        var imagej: ImageJMetadata?
+        var ome: OMEMetadata?
+        var calibration: (pixelSize: Double?, zSpacing: Double?)
+        var directoryCount: Int
+
+        /// Page-order dimensions (slowest first, then each page's samples as `C`; sizes > 1 only)
+        /// for `pageCount` decoded pages, and how many of those pages the image uses.
+        func pageDims(pageCount: Int) -> (dims: [(Character, Int)], usedPages: Int) {
+            let S = first.samples
+            var dims: [(Character, Int)]
+            var used = pageCount
+            if let imagej, imagej.channels * imagej.slices * imagej.frames == pageCount,
+               S == 1 || imagej.channels == 1 {
+                dims = [("T", imagej.frames), ("Z", imagej.slices), ("C", imagej.channels)]
+            } else if let omeDims = ome?.pageDims(samples: S), case let n = omeDims.reduce(1, { $0 * $1.1 }),
+                      n <= pageCount, S == 1 || omeDims.allSatisfy({ $0.0 != "C" || $0.1 == 1 }) {
+                // Pages past the first image's planes belong to further OME series.
+                used = n
+                dims = omeDims
+            } else if S == 1, let shaped = description.flatMap(ShapedMetadata.init(description:)),
+                      shaped.dims.reduce(1, { $0 * $1.1 }) == pageCount {
+                dims = shaped.dims
+            } else {
+                dims = [("Z", pageCount)]
+            }
+            dims.append(("C", S))
+            return (dims.filter { $0.1 > 1 }, used)
+        }
+
+        /// Axes (TCZYX order) and shape of the image for `pageCount` pages.
+        func geometry(pageCount: Int) -> (axes: String, shape: [Int]) {
+            let dims = pageDims(pageCount: pageCount).dims
+            let present = TIFFReader.canonicalOrder.compactMap { a in dims.first { $0.0 == a } }
+            return (String(present.map(\.0)) + "YX", present.map(\.1) + [first.height, first.width])
+        }
+    }
+
+    func readHeader(_ tif: OpaquePointer) throws -> Header {
+        let directoryCount = max(1, Int(TIFFNumberOfDirectories(tif)))
+        let first = try layout(tif, page: 0)
+        guard let kind = SampleKind(bits: first.bits, format: first.format) else {
+            throw ImagingError.unsupported(path: path, reason: "\(first.bits)-bit samples of format \(first.format)"
+                + " (Lucid reads 8/16/32-bit integer and 32/64-bit float)")
+        }
+        let description = TIFFLibrary.getString(tif, TIFFTAG_IMAGEDESCRIPTION)
+        let imagej = description.flatMap(ImageJMetadata.init(description:))
+        let ome = imagej == nil ? description.flatMap(OMEMetadata.init(description:)) : nil
+        var calibration = physicalCalibration(tif, imagej: imagej)
+        if let ome {
+            calibration = (ome.physicalSizeX ?? calibration.pixelSize, ome.physicalSizeZ)
+        }
+        return Header(first: first, kind: kind, description: description, imagej: imagej, ome: ome,
+                      calibration: calibration, directoryCount: directoryCount)
+    }
+
+    /// Opens the file with libtiff, or throws naming it.
+    func open() throws -> OpaquePointer {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw fail("no such file") }
+        guard !isDir.boolValue else { throw fail("is a folder, not a TIFF file") }
+        TIFFLibrary.resetMessages()
+        guard let tif = TIFFOpen(path, "r") else {
+            throw fail(TIFFLibrary.lastError(or: "not a TIFF file"))
+        }
+        return tif
     }
 
     private func geometryError(_ page: Int, _ l: Layout, _ first: Layout) -> ImagingError {

@@ -4,7 +4,7 @@ import LucidCore
 import XCTest
 
 final class TIFFFuzzTests: XCTestCase {
-    /// Damaged files (random bytes overwritten, or cut short) either read or throw
+    /// Damaged files (random bytes overwritten, or cut short) either read (`info`, `read`) or throw
     /// `ImagingError` naming the file — they never crash the process.
     func testDamagedFilesNeverCrash() throws {
         let dir = try temporaryFolder(self)
@@ -33,6 +33,7 @@ final class TIFFFuzzTests: XCTestCase {
             }
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             do {
+                _ = try Image.info(path)
                 _ = try Image.read(path)
             } catch let e as ImagingError {
                 failures += 1

@@ -68,6 +68,10 @@ final class TIFFTests: XCTestCase {
                 XCTAssertEqual(back.pixelSize ?? 0, 0.1, accuracy: 1e-9)
             }
         }
+        let info = try Image.info(dir.appendingPathComponent("opt1-uint16.tif").path)
+        XCTAssertEqual(info, ImageInfo(axes: "ZYX", shape: [3, 37, 45], pixelSize: 0.1, zSpacing: 0.3, sourceType: .uint16,
+                                       bitsPerSample: 16, compression: "deflate", tiled: true, bigTIFF: false, pages: 3))
+        XCTAssertTrue(try Image.info(dir.appendingPathComponent("opt3-float32.tif").path).bigTIFF)
         // The BigTIFF request really gives a BigTIFF (version 43 in the header).
         let header = try Data(contentsOf: dir.appendingPathComponent("opt3-uint16.tif"))
         XCTAssertEqual(Array(header.prefix(4)), [0x49, 0x49, 43, 0])
@@ -246,6 +250,7 @@ final class TIFFTests: XCTestCase {
         let img = try Image.read(path)
         XCTAssertEqual(img.axes, "ZYX")
         XCTAssertEqual(img.data.shape, [N, H, W])
+        XCTAssertEqual(try Image.info(path).shape, [N, H, W])
         XCTAssertEqual(img.data.scalars, (0..<(N * H * W)).map { Float($0 * 7) })
         // Cut the last plane short: the error names the file.
         try d.prefix(d.count - 5).write(to: URL(fileURLWithPath: path))
