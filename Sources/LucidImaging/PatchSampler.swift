@@ -128,9 +128,16 @@ public struct PatchSampler: Sendable {
     }
 
     /// Samples patches and splits them into training and validation sets.
-    public func sample(_ sources: [[Tensor]], split: ValidationSplit,
+    ///
+    /// `groups` gives the file each source came from (e.g. the planes of one stack share a
+    /// group) so `.files` holds out whole files; by default every source is its own file.
+    public func sample(_ sources: [[Tensor]], groups: [Int]? = nil, split: ValidationSplit,
                        rng: inout RandomGenerator) throws -> (training: PatchSet, validation: PatchSet) {
         let channels = try check(sources)
+        let groups = groups ?? Array(0..<sources.count)
+        guard groups.count == sources.count else {
+            throw ImagingError.invalidArgument(op: "PatchSampler", detail: "\(groups.count) groups for \(sources.count) sources")
+        }
         switch split {
         case .none:
             let draws = try (0..<sources.count).flatMap { try draw(sources, $0, rng: &rng) }
@@ -143,16 +150,16 @@ public struct PatchSampler: Sendable {
             return (assemble(sources, channels, Array(draws[nVal...])), assemble(sources, channels, Array(draws[..<nVal])))
         case let .files(fraction):
             try checkFraction(fraction)
-            guard sources.count >= 2 else {
-                throw ImagingError.invalidArgument(op: "PatchSampler", detail: "splitting by files needs at least 2 sources, got \(sources.count)")
+            var files = Array(Set(groups)).sorted()
+            guard files.count >= 2 else {
+                throw ImagingError.invalidArgument(op: "PatchSampler", detail: "splitting by files needs at least 2 files, got \(files.count)")
             }
-            var order = Array(0..<sources.count)
-            order.shuffle(using: &rng)
-            let validation = Set(order.prefix(PatchSampler.holdOut(fraction, of: sources.count)))
+            files.shuffle(using: &rng)
+            let validation = Set(files.prefix(PatchSampler.holdOut(fraction, of: files.count)))
             var train: [Draw] = [], val: [Draw] = []
             for s in 0..<sources.count {
                 let d = try draw(sources, s, rng: &rng)
-                if validation.contains(s) { val += d } else { train += d }
+                if validation.contains(groups[s]) { val += d } else { train += d }
             }
             return (assemble(sources, channels, train), assemble(sources, channels, val))
         }

@@ -111,26 +111,14 @@ struct TIFFReader {
     }
 
     func read() throws -> Image {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw fail("no such file") }
-        guard !isDir.boolValue else { throw fail("is a folder, not a TIFF file") }
-        TIFFLibrary.resetMessages()
-        guard let tif = TIFFOpen(path, "r") else {
-            throw fail(TIFFLibrary.lastError(or: "not a TIFF file"))
-        }
+        let tif = try open()
         defer { TIFFClose(tif) }
-
-        let directoryCount = max(1, Int(TIFFNumberOfDirectories(tif)))
-        let first = try layout(tif, page: 0)
-        guard let kind = SampleKind(bits: first.bits, format: first.format) else {
-            throw ImagingError.unsupported(path: path, reason: "\(first.bits)-bit samples of format \(first.format)"
-                + " (Lucid reads 8/16/32-bit integer and 32/64-bit float)")
-        }
-        let description = TIFFLibrary.getString(tif, TIFFTAG_IMAGEDESCRIPTION)
-        let imagej = description.flatMap(ImageJMetadata.init(description:))
-        let calibration = physicalCalibration(tif, imagej: imagej)
+        let header = try readHeader(tif)
+        let (first, kind, imagej, directoryCount) = (header.first, header.kind, header.imagej, header.directoryCount)
 
         let (H, W, S) = (first.height, first.width, first.samples)
+        let promised = directoryCount == 1 ? max(1, imagej?.images ?? 1) : directoryCount
+        try checkMemory(planes: promised, samples: S, height: H, width: W)
         let pageCount: Int
         var pages: Tensor
         if let imagej, imagej.images > directoryCount, directoryCount == 1, S == 1 {
@@ -140,46 +128,154 @@ struct TIFFReader {
         } else {
             pages = Tensor(uninitialized: [directoryCount, S, H, W])
             let base = pages.storage.base
-            var kept = 0
-            var page = 0
-            while true {
-                let l = page == 0 ? first : try layout(tif, page: page)
-                if !l.reducedResolution || page == 0 {
-                    guard l.sameGeometry(first) else {
-                        throw ImagingError.unsupported(path: path, reason: "page \(page) is \(l.width)x\(l.height)"
-                            + "x\(l.samples) \(l.bits)-bit, page 0 is \(W)x\(H)x\(S) \(first.bits)-bit")
+            if try decodeInParallel(first: first, kind: kind, pages: directoryCount, into: base) {
+                pageCount = directoryCount
+            } else {
+                var kept = 0
+                var page = 0
+                while true {
+                    let l = page == 0 ? first : try layout(tif, page: page)
+                    if !l.reducedResolution || page == 0 {
+                        guard l.sameGeometry(first) else { throw geometryError(page, l, first) }
+                        guard kept < directoryCount else { break }
+                        try decodePage(tif, layout: l, kind: kind, page: page, into: base + kept * S * H * W)
+                        kept += 1
                     }
-                    guard kept < directoryCount else { break }
-                    try decodePage(tif, layout: l, kind: kind, page: page, into: base + kept * S * H * W)
-                    kept += 1
+                    page += 1
+                    TIFFLibrary.resetMessages()
+                    if TIFFReadDirectory(tif) != 1 {
+                        if let e = TIFFLibrary.log.lastError { throw fail("page \(page): \(e)") }
+                        break
+                    }
                 }
-                page += 1
-                TIFFLibrary.resetMessages()
-                if TIFFReadDirectory(tif) != 1 {
-                    if let e = TIFFLibrary.log.lastError { throw fail("page \(page): \(e)") }
-                    break
+                pageCount = kept
+                if kept < directoryCount {
+                    pages = try TIFFReader.prefix(pages, pages: kept)
                 }
-            }
-            pageCount = kept
-            if kept < directoryCount {
-                pages = try TIFFReader.prefix(pages, pages: kept)
             }
         }
 
-        // Page-order dimensions, slowest first, then the samples of each page.
-        var dims: [(Character, Int)]
-        if let imagej, imagej.channels * imagej.slices * imagej.frames == pageCount,
-           S == 1 || imagej.channels == 1 {
-            dims = [("T", imagej.frames), ("Z", imagej.slices), ("C", imagej.channels)]
-        } else {
-            dims = [("Z", pageCount)]
-        }
-        dims.append(("C", S))
-        dims = dims.filter { $0.1 > 1 }
+        let (dims, used) = header.pageDims(pageCount: pageCount)
+        if used < pageCount { pages = try TIFFReader.prefix(pages, pages: used) }
         let data = try TIFFReader.planesToCanonical(pages, dims: dims, height: H, width: W)
         let axes = String(TIFFReader.canonicalOrder.filter { a in dims.contains { $0.0 == a } }) + "YX"
-        return Image(data: data, axes: axes, pixelSize: calibration.pixelSize,
-                     zSpacing: calibration.zSpacing, sourceType: kind.pixelType)
+        return Image(data: data, axes: axes, pixelSize: header.calibration.pixelSize,
+                     zSpacing: header.calibration.zSpacing, sourceType: kind.pixelType)
+    }
+
+    /// What the first IFD and the description say about the whole file.
+    struct Header {
+        var first: Layout
+        var kind: SampleKind
+        var description: String?
+        var imagej: ImageJMetadata?
+        var ome: OMEMetadata?
+        var calibration: (pixelSize: Double?, zSpacing: Double?)
+        var directoryCount: Int
+
+        /// Page-order dimensions (slowest first, then each page's samples as `C`; sizes > 1 only)
+        /// for `pageCount` decoded pages, and how many of those pages the image uses.
+        func pageDims(pageCount: Int) -> (dims: [(Character, Int)], usedPages: Int) {
+            let S = first.samples
+            var dims: [(Character, Int)]
+            var used = pageCount
+            if let imagej, imagej.channels * imagej.slices * imagej.frames == pageCount,
+               S == 1 || imagej.channels == 1 {
+                dims = [("T", imagej.frames), ("Z", imagej.slices), ("C", imagej.channels)]
+            } else if let omeDims = ome?.pageDims(samples: S), case let n = omeDims.reduce(1, { $0 * $1.1 }),
+                      n <= pageCount, S == 1 || omeDims.allSatisfy({ $0.0 != "C" || $0.1 == 1 }) {
+                // Pages past the first image's planes belong to further OME series.
+                used = n
+                dims = omeDims
+            } else if S == 1, let shaped = description.flatMap(ShapedMetadata.init(description:)),
+                      shaped.dims.reduce(1, { $0 * $1.1 }) == pageCount {
+                dims = shaped.dims
+            } else {
+                dims = [("Z", pageCount)]
+            }
+            dims.append(("C", S))
+            return (dims.filter { $0.1 > 1 }, used)
+        }
+
+        /// Axes (TCZYX order) and shape of the image for `pageCount` pages.
+        func geometry(pageCount: Int) -> (axes: String, shape: [Int]) {
+            let dims = pageDims(pageCount: pageCount).dims
+            let present = TIFFReader.canonicalOrder.compactMap { a in dims.first { $0.0 == a } }
+            return (String(present.map(\.0)) + "YX", present.map(\.1) + [first.height, first.width])
+        }
+    }
+
+    func readHeader(_ tif: OpaquePointer) throws -> Header {
+        let directoryCount = max(1, Int(TIFFNumberOfDirectories(tif)))
+        let first = try layout(tif, page: 0)
+        guard let kind = SampleKind(bits: first.bits, format: first.format) else {
+            throw ImagingError.unsupported(path: path, reason: "\(first.bits)-bit samples of format \(first.format)"
+                + " (Lucid reads 8/16/32-bit integer and 32/64-bit float)")
+        }
+        let description = TIFFLibrary.getString(tif, TIFFTAG_IMAGEDESCRIPTION)
+        let imagej = description.flatMap(ImageJMetadata.init(description:))
+        let ome = imagej == nil ? description.flatMap(OMEMetadata.init(description:)) : nil
+        var calibration = physicalCalibration(tif, imagej: imagej)
+        if let ome {
+            calibration = (ome.physicalSizeX ?? calibration.pixelSize, ome.physicalSizeZ)
+        }
+        return Header(first: first, kind: kind, description: description, imagej: imagej, ome: ome,
+                      calibration: calibration, directoryCount: directoryCount)
+    }
+
+    /// Opens the file with libtiff, or throws naming it.
+    func open() throws -> OpaquePointer {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw fail("no such file") }
+        guard !isDir.boolValue else { throw fail("is a folder, not a TIFF file") }
+        TIFFLibrary.resetMessages()
+        guard let tif = TIFFOpen(path, "r") else {
+            throw fail(TIFFLibrary.lastError(or: "not a TIFF file"))
+        }
+        return tif
+    }
+
+    private func geometryError(_ page: Int, _ l: Layout, _ first: Layout) -> ImagingError {
+        .unsupported(path: path, reason: "page \(page) is \(l.width)x\(l.height)x\(l.samples) \(l.bits)-bit, "
+            + "page 0 is \(first.width)x\(first.height)x\(first.samples) \(first.bits)-bit")
+    }
+
+    /// A page the parallel reader leaves to the sequential one (reduced-resolution pages).
+    private struct NeedsSequentialRead: Error {}
+
+    /// Decodes pages `0..<pages` with one libtiff handle per worker, each reading a contiguous
+    /// range of pages (decompression dominates for compressed stacks). Returns false, having
+    /// decided nothing, when the stack is small or holds reduced-resolution pages.
+    private func decodeInParallel(first: Layout, kind: SampleKind, pages: Int,
+                                  into base: UnsafeMutablePointer<Float>) throws -> Bool {
+        let workers = min(Threads.count, pages / 2)
+        guard workers > 1, !Threads.inParallelRegion else { return false }
+        let planeCount = first.samples * first.height * first.width
+        var errors = [Error?](repeating: nil, count: workers)
+        errors.withUnsafeMutableBufferPointer { errs in
+            Threads.parallelFor(workers) { w in
+                let lo = pages * w / workers, hi = pages * (w + 1) / workers
+                do {
+                    TIFFLibrary.resetMessages()
+                    guard let t = TIFFOpen(path, "r") else { throw fail(TIFFLibrary.lastError(or: "cannot reopen")) }
+                    defer { TIFFClose(t) }
+                    for p in lo..<hi {
+                        TIFFLibrary.resetMessages()
+                        let moved = p == lo ? TIFFSetDirectory(t, tdir_t(p)) : TIFFReadDirectory(t)
+                        guard moved == 1 else { throw fail("page \(p): " + TIFFLibrary.lastError(or: "missing directory")) }
+                        let l = try layout(t, page: p)
+                        if l.reducedResolution && p > 0 { throw NeedsSequentialRead() }
+                        guard l.sameGeometry(first) else { throw geometryError(p, l, first) }
+                        try decodePage(t, layout: l, kind: kind, page: p, into: base + p * planeCount)
+                    }
+                } catch {
+                    errs[w] = error
+                }
+            }
+        }
+        if errors.contains(where: { $0 is NeedsSequentialRead }) { return false }
+        if let e = errors.compactMap({ $0 }).first { throw e }
+        return true
     }
 
     /// Order of leading axes in images Lucid reads.
@@ -187,7 +283,15 @@ struct TIFFReader {
 
     /// Reorders `[planes…, H, W]` data whose planes follow `dims` (slowest first) into TCZ order.
     static func planesToCanonical(_ pages: Tensor, dims: [(Character, Int)], height H: Int, width W: Int) throws -> Tensor {
-        let target = canonicalOrder.compactMap { a in dims.firstIndex { $0.0 == a } }
+        try planesToOrder(pages, dims: dims, order: canonicalOrder.filter { a in dims.contains { $0.0 == a } },
+                          height: H, width: W)
+    }
+
+    /// Reorders `[planes…, H, W]` data whose planes follow `dims` (slowest first) into `order`
+    /// (the same letters), copying whole YX planes.
+    static func planesToOrder(_ pages: Tensor, dims: [(Character, Int)], order: [Character],
+                              height H: Int, width W: Int) throws -> Tensor {
+        let target = order.compactMap { a in dims.firstIndex { $0.0 == a } }
         let shape = target.map { dims[$0].1 } + [H, W]
         if target == Array(0..<dims.count) { return try pages.reshaped(shape) }
         let out = Tensor(uninitialized: shape)
@@ -214,6 +318,23 @@ struct TIFFReader {
         let out = Tensor(uninitialized: [n] + Array(pages.shape.dropFirst()))
         out.storage.base.update(from: pages.storage.base, count: n * per)
         return out
+    }
+
+    /// Throws (instead of failing to allocate) when the pixels as Float32 would not fit in memory,
+    /// which is what corrupt size tags usually claim.
+    private func checkMemory(planes: Int, samples: Int, height: Int, width: Int) throws {
+        var bytes = 4
+        for f in [planes, samples, height, width] {
+            let (r, overflow) = bytes.multipliedReportingOverflow(by: f)
+            guard !overflow else { bytes = .max; break }
+            bytes = r
+        }
+        let memory = ProcessInfo.processInfo.physicalMemory
+        guard UInt64(bytes) <= memory else {
+            throw fail("\(planes) page(s) of \(width)x\(height)x\(samples) pixels need "
+                + String(format: "%.3g GiB as Float32, more than this machine's %.3g GiB", Double(bytes) / 1_073_741_824,
+                         Double(memory) / 1_073_741_824) + " (corrupt size tags?)")
+        }
     }
 
     /// Geometry of the current directory.
@@ -253,7 +374,8 @@ struct TIFFReader {
             let tw = Int(TIFFLibrary.get(tif, TIFFTAG_TILEWIDTH, UInt32.self, defaulted: false) ?? 0)
             let th = Int(TIFFLibrary.get(tif, TIFFTAG_TILELENGTH, UInt32.self, defaulted: false) ?? 0)
             let tileBytes = Int(TIFFTileSize(tif))
-            guard tw > 0, th > 0, tileBytes >= tw * th * contigSamples * bps else {
+            guard tw > 0, th > 0, tw <= 1 << 20, th <= 1 << 20, tileBytes <= 1 << 33,
+                  tileBytes >= tw * th * contigSamples * bps else {
                 throw fail("page \(page): \(TIFFLibrary.lastError(or: "invalid tile size \(tw)x\(th)"))")
             }
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: tileBytes, alignment: 64)

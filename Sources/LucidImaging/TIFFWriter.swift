@@ -23,6 +23,7 @@ public struct TIFFWriteOptions: Sendable, Equatable {
     /// BigTIFF on request; `nil` picks BigTIFF only when the data would exceed 4 GiB.
     public var bigTIFF: Bool?
     /// Tile edge (a positive multiple of 16) to write tiled pages; `nil` writes strips.
+    /// ImageJ itself reads only striped files (Fiji's Bio-Formats and tifffile read tiles).
     public var tileSize: Int?
 
     public init(compression: TIFFCompression = .none, bigTIFF: Bool? = nil, tileSize: Int? = nil) {
@@ -76,13 +77,14 @@ extension Image {
         TIFFLibrary.resetMessages()
         guard let tif = TIFFOpen(temp, big ? "w8" : "w") else {
             let errnoText = String(cString: strerror(errno))
-            throw ImagingError.unwritable(path: path, reason: TIFFLibrary.lastError(or: errnoText))
+            let reason = TIFFLibrary.lastError(or: errnoText).replacingOccurrences(of: "\(temp): ", with: "")
+            throw ImagingError.unwritable(path: path, reason: reason)
         }
         var closed = false
         defer {
             if !closed { TIFFClose(tif); unlink(temp) }
         }
-        let writer = PageWriter(tif: tif, path: path, type: type, height: H, width: W, options: options)
+        let writer = PageWriter(tif: tif, path: path, temp: temp, type: type, height: H, width: W, options: options)
         let base = data.storage.base
         var sources: [UnsafePointer<Float>] = []
         for ti in 0..<t.size {
@@ -148,12 +150,15 @@ extension Image {
 private struct PageWriter {
     let tif: OpaquePointer
     let path: String
+    /// The temporary file being written (libtiff names it in messages).
+    let temp: String
     let type: PixelType
     let height: Int, width: Int
     let options: TIFFWriteOptions
 
     private func fail(_ page: Int, _ what: String) -> ImagingError {
-        .unwritable(path: path, reason: "page \(page): " + TIFFLibrary.lastError(or: what))
+        .unwritable(path: path, reason: "page \(page): "
+            + TIFFLibrary.lastError(or: what).replacingOccurrences(of: "\(temp): ", with: ""))
     }
 
     func setFields(description: String?, pixelSize: Double?, page: Int, pages: Int) throws {

@@ -11,7 +11,7 @@ final class ImageFilesTests: XCTestCase {
         }
         for f in ["stacks/b.tif", "stacks/a.tif", "stacks/c.TIFF", "stacks/notes.txt", "data/top.tif",
                   "data/a/x.tif", "data/b/c/y.tif", "data/b/c/z.png", "data/.hidden/h.tif"] {
-            fm.createFile(atPath: dir.appendingPathComponent(f).path, contents: Data())
+            XCTAssertTrue(fm.createFile(atPath: dir.appendingPathComponent(f).path, contents: Data()))
         }
         let root = dir.path
         XCTAssertEqual(try ImageFiles.resolve(["\(root)/stacks/*.tif"]), ["\(root)/stacks/a.tif", "\(root)/stacks/b.tif"])

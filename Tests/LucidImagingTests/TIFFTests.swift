@@ -68,6 +68,10 @@ final class TIFFTests: XCTestCase {
                 XCTAssertEqual(back.pixelSize ?? 0, 0.1, accuracy: 1e-9)
             }
         }
+        let info = try Image.info(dir.appendingPathComponent("opt1-uint16.tif").path)
+        XCTAssertEqual(info, ImageInfo(axes: "ZYX", shape: [3, 37, 45], pixelSize: 0.1, zSpacing: 0.3, sourceType: .uint16,
+                                       bitsPerSample: 16, compression: "deflate", tiled: true, bigTIFF: false, pages: 3))
+        XCTAssertTrue(try Image.info(dir.appendingPathComponent("opt3-float32.tif").path).bigTIFF)
         // The BigTIFF request really gives a BigTIFF (version 43 in the header).
         let header = try Data(contentsOf: dir.appendingPathComponent("opt3-uint16.tif"))
         XCTAssertEqual(Array(header.prefix(4)), [0x49, 0x49, 43, 0])
@@ -106,11 +110,62 @@ final class TIFFTests: XCTestCase {
             XCTAssertEqual(img.sourceType, .uint16, name)
             XCTAssertNil(img.zSpacing, name)
         }
+        // Reduced-resolution pages (thumbnails) are skipped.
+        let withThumbs = dir.appendingPathComponent("thumbs.tif").path
+        try writeWithLibtiff(withThumbs, pages: pages, height: H, width: W, thumbnailAfter: [0, 2])
+        let thumbs = try Image.read(withThumbs)
+        XCTAssertEqual(thumbs.data.shape, [4, H, W])
+        XCTAssertEqual(thumbs.data.scalars, expected)
+
         let single = dir.appendingPathComponent("single.tif").path
         try writeWithLibtiff(single, pages: [pages[0]], height: H, width: W)
         let one = try Image.read(single)
         XCTAssertEqual(one.axes, "YX")
         XCTAssertEqual(one.data.shape, [H, W])
+    }
+
+    /// RGB pages (3 samples per pixel, interleaved or planar) read as a C axis.
+    func testReadsMultiSamplePages() throws {
+        let dir = try temporaryFolder(self)
+        let (H, W) = (5, 6)
+        for (name, planar) in [("contig", PLANARCONFIG_CONTIG), ("separate", PLANARCONFIG_SEPARATE)] {
+            for pages in [1, 2] {
+                let path = dir.appendingPathComponent("rgb-\(name)-\(pages).tif").path
+                guard let tif = TIFFOpen(path, "w") else { return XCTFail("TIFFOpen") }
+                func set(_ tag: Int32, _ args: CVarArg...) {
+                    XCTAssertEqual(withVaList(args) { TIFFVSetField(tif, UInt32(tag), $0) }, 1)
+                }
+                for p in 0..<pages {
+                    set(TIFFTAG_IMAGEWIDTH, UInt32(W)); set(TIFFTAG_IMAGELENGTH, UInt32(H))
+                    set(TIFFTAG_BITSPERSAMPLE, Int32(8)); set(TIFFTAG_SAMPLESPERPIXEL, Int32(3))
+                    set(TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB); set(TIFFTAG_PLANARCONFIG, planar)
+                    set(TIFFTAG_ROWSPERSTRIP, UInt32(2))
+                    // value(p, c, y, x) = 100 p + 30 c + 5 y + x (fits in 8 bits for p < 2)
+                    for s in 0..<(planar == PLANARCONFIG_SEPARATE ? 3 : 1) {
+                        for y0 in stride(from: 0, to: H, by: 2) {
+                            var bytes: [UInt8] = []
+                            for y in y0..<min(H, y0 + 2) {
+                                for x in 0..<W {
+                                    if planar == PLANARCONFIG_SEPARATE { bytes.append(UInt8(100 * p + 30 * s + 5 * y + x)) } else {
+                                        for c in 0..<3 { bytes.append(UInt8(100 * p + 30 * c + 5 * y + x)) }
+                                    }
+                                }
+                            }
+                            let strip = UInt32(s * 3 + y0 / 2)
+                            _ = bytes.withUnsafeMutableBytes { TIFFWriteEncodedStrip(tif, strip, $0.baseAddress, tmsize_t($0.count)) }
+                        }
+                    }
+                    XCTAssertEqual(TIFFWriteDirectory(tif), 1)
+                }
+                TIFFClose(tif)
+                let img = try Image.read(path)
+                XCTAssertEqual(img.axes, pages == 1 ? "CYX" : "CZYX", path)
+                XCTAssertEqual(img.data.shape, pages == 1 ? [3, H, W] : [3, 2, H, W], path)
+                XCTAssertEqual(img.sourceType, .uint8)
+                if pages == 2 { XCTAssertEqual(img.data[2, 1, 4, 5], Float(100 + 60 + 20 + 5), path) }
+                else { XCTAssertEqual(img.data[1, 3, 2], Float(30 + 15 + 2), path) }
+            }
+        }
     }
 
     func testImageJDescriptionVariants() throws {
@@ -135,34 +190,67 @@ final class TIFFTests: XCTestCase {
         XCTAssertEqual(img.data[1, 2, 0, 1], Float((2 * 2 + 1) * 100 + 1))
     }
 
+    func testOMEXMLGivesAxesAndCalibration() throws {
+        let dir = try temporaryFolder(self)
+        // 2 channels × 3 slices, channel fastest (XYCZT), plus one page of a second series.
+        let pages = (0..<7).map { p in (0..<12).map { UInt16(p * 100 + $0) } }
+        let xml = """
+            <?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">\
+            <Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" SizeX="4" SizeY="3" \
+            SizeC="2" SizeZ="3" SizeT="1" PhysicalSizeX="120" PhysicalSizeXUnit="nm" PhysicalSizeZ="0.5">\
+            <TiffData/></Pixels></Image></OME>
+            """
+        let path = dir.appendingPathComponent("ome.tif").path
+        try writeWithLibtiff(path, pages: pages, height: 3, width: 4, description: xml)
+        let img = try Image.read(path)
+        XCTAssertEqual(img.axes, "CZYX")
+        XCTAssertEqual(img.data.shape, [2, 3, 3, 4])
+        XCTAssertEqual(img.data[1, 2, 0, 3], Float((2 * 2 + 1) * 100 + 3))  // page z·2 + c
+        XCTAssertEqual(img.pixelSize ?? 0, 0.12, accuracy: 1e-12)
+        XCTAssertEqual(img.zSpacing, 0.5)
+
+        guard tifffileAvailable() else { return print("skipping tifffile OME check: python3 cannot import tifffile and numpy") }
+        let other = dir.appendingPathComponent("tifffile-ome.tif").path
+        try runPython("""
+            import tifffile, numpy as np
+            a = np.arange(2*3*2*4*5, dtype=np.uint16).reshape(2, 3, 2, 4, 5)
+            tifffile.imwrite('\(other)', a, ome=True, metadata={'axes': 'TZCYX', 'PhysicalSizeX': 0.3,
+                             'PhysicalSizeY': 0.3, 'PhysicalSizeZ': 1.2})
+            """)
+        let t = try Image.read(other)
+        XCTAssertEqual(t.axes, "TCZYX")
+        // tifffile's plain (shaped JSON) description with axes.
+        let shaped = dir.appendingPathComponent("tifffile-shaped.tif").path
+        try runPython("""
+            import tifffile, numpy as np
+            tifffile.imwrite('\(shaped)', np.arange(3*2*4*5, dtype=np.float32).reshape(3, 2, 4, 5), metadata={'axes': 'ZCYX'})
+            """)
+        let s = try Image.read(shaped)
+        XCTAssertEqual(s.axes, "CZYX")
+        XCTAssertEqual(s.data[1, 2, 3, 4], Float(((2 * 2 + 1) * 4 + 3) * 5 + 4))
+        XCTAssertEqual(t.data.shape, [2, 2, 3, 4, 5])
+        XCTAssertEqual(t.data[1, 1, 2, 3, 4], Float((((1 * 3 + 2) * 2 + 1) * 4 + 3) * 5 + 4))
+        XCTAssertEqual(t.pixelSize, 0.3)
+        XCTAssertEqual(t.zSpacing, 1.2)
+    }
+
     /// ImageJ stores stacks over 4 GiB as one IFD followed by the raw planes back to back.
     func testImageJContiguousLayout() throws {
         let dir = try temporaryFolder(self)
         let (H, W, N) = (3, 4, 5)
         let desc = Array("ImageJ=1.53t\nimages=\(N)\nslices=\(N)\n\0".utf8)
-        var d = Data()
-        func u16(_ v: Int) { d.append(contentsOf: [UInt8(v & 255), UInt8(v >> 8)]) }
-        func u32(_ v: Int) { u16(v & 0xFFFF); u16(v >> 16) }
-        let entries = 9
-        let ifdSize = 2 + entries * 12 + 4
-        let descOffset = 8 + ifdSize, dataOffset = descOffset + desc.count
-        d.append(contentsOf: [0x49, 0x49, 42, 0]); u32(8)
-        u16(entries)
-        func entry(_ tag: Int, _ type: Int, _ count: Int, _ value: Int) {
-            u16(tag); u16(type); u32(count)
-            if type == 3 && count == 1 { u16(value); u16(0) } else { u32(value) }
-        }
-        entry(256, 3, 1, W); entry(257, 3, 1, H); entry(258, 3, 1, 16); entry(259, 3, 1, 1)
-        entry(262, 3, 1, 1); entry(270, 2, desc.count, descOffset); entry(273, 4, 1, dataOffset)
-        entry(278, 3, 1, H); entry(279, 4, 1, H * W * 2)
-        u32(0)
-        d.append(contentsOf: desc)
-        for i in 0..<(N * H * W) { u16(i * 7) }
+        let descOffset = 8 + handBuiltIFDSize(9), dataOffset = descOffset + desc.count
+        var pixels = Data()
+        for i in 0..<(N * H * W) { pixels.append(contentsOf: [UInt8((i * 7) & 255), UInt8((i * 7) >> 8)]) }
+        let d = handBuiltTIFF(entries: [(256, 3, 1, W), (257, 3, 1, H), (258, 3, 1, 16), (259, 3, 1, 1), (262, 3, 1, 1),
+                                        (270, 2, desc.count, descOffset), (273, 4, 1, dataOffset), (278, 3, 1, H),
+                                        (279, 4, 1, H * W * 2)], extra: desc, pixels: pixels)
         let path = dir.appendingPathComponent("contiguous.tif").path
         try d.write(to: URL(fileURLWithPath: path))
         let img = try Image.read(path)
         XCTAssertEqual(img.axes, "ZYX")
         XCTAssertEqual(img.data.shape, [N, H, W])
+        XCTAssertEqual(try Image.info(path).shape, [N, H, W])
         XCTAssertEqual(img.data.scalars, (0..<(N * H * W)).map { Float($0 * 7) })
         // Cut the last plane short: the error names the file.
         try d.prefix(d.count - 5).write(to: URL(fileURLWithPath: path))
@@ -203,6 +291,20 @@ final class TIFFTests: XCTestCase {
         }
     }
 
+    /// Size tags claiming more pixels than memory holds give an error, not a failed allocation.
+    func testAbsurdSizeTagsThrow() throws {
+        let dir = try temporaryFolder(self)
+        let path = dir.appendingPathComponent("huge.tif").path
+        let big = 4_000_000_000
+        let d = handBuiltTIFF(entries: [(256, 4, 1, big), (257, 4, 1, big), (258, 3, 1, 32), (259, 3, 1, 1),
+                                        (262, 3, 1, 1), (273, 4, 1, 8), (278, 4, 1, 1), (279, 4, 1, 100),
+                                        (339, 3, 1, 3)], pixels: Data(count: 100))
+        try d.write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Image.read(path)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("cannot read '\(path)'"), "\(e)")
+        }
+    }
+
     func testAxesValidationNamesTheString() throws {
         let dir = try temporaryFolder(self)
         let path = dir.appendingPathComponent("bad.tif").path
@@ -225,6 +327,7 @@ final class TIFFTests: XCTestCase {
         let bad = dir.appendingPathComponent("no/such/folder/b.tif").path
         XCTAssertThrowsError(try Image(data: Tensor(zeros: [4, 4]), axes: "YX").write(to: bad)) { e in
             XCTAssertTrue("\(e)".contains("cannot write '\(bad)'"), "\(e)")
+            XCTAssertFalse("\(e)".contains(".tmp"), "\(e)")
         }
     }
 

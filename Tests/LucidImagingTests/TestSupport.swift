@@ -33,7 +33,7 @@ func randomData(_ shape: [Int], _ type: PixelType, seed: UInt64) -> Tensor {
 /// writer): any compression, optional tiles, BigTIFF ("w8") or big-endian ("wb") modes.
 func writeWithLibtiff(_ path: String, mode: String = "w", pages: [[UInt16]], height: Int, width: Int,
                       compression: Int32 = COMPRESSION_NONE, predictor: Bool = false, tile: Int? = nil,
-                      rowsPerStrip: Int = 3, description: String? = nil) throws {
+                      rowsPerStrip: Int = 3, description: String? = nil, thumbnailAfter: Set<Int> = []) throws {
     guard let tif = TIFFOpen(path, mode) else { throw ImagingError.unwritable(path: path, reason: "TIFFOpen") }
     defer { TIFFClose(tif) }
     func set(_ tag: Int32, _ args: CVarArg...) {
@@ -78,6 +78,16 @@ func writeWithLibtiff(_ path: String, mode: String = "w", pages: [[UInt16]], hei
             }
         }
         precondition(TIFFWriteDirectory(tif) == 1)
+        if thumbnailAfter.contains(n) {
+            // A reduced-resolution 2×2 page (NewSubfileType 1), as in pyramidal files.
+            set(TIFFTAG_SUBFILETYPE, UInt32(FILETYPE_REDUCEDIMAGE))
+            set(TIFFTAG_IMAGEWIDTH, UInt32(2)); set(TIFFTAG_IMAGELENGTH, UInt32(2))
+            set(TIFFTAG_BITSPERSAMPLE, Int32(16)); set(TIFFTAG_SAMPLESPERPIXEL, Int32(1))
+            set(TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK); set(TIFFTAG_ROWSPERSTRIP, UInt32(2))
+            var thumb: [UInt16] = [1, 2, 3, 4]
+            _ = thumb.withUnsafeMutableBytes { TIFFWriteEncodedStrip(tif, 0, $0.baseAddress, tmsize_t($0.count)) }
+            precondition(TIFFWriteDirectory(tif) == 1)
+        }
     }
 }
 
@@ -104,3 +114,25 @@ func runPython(_ script: String) throws -> String {
     }
     return String(decoding: data, as: UTF8.self)
 }
+
+/// A little-endian classic TIFF with one IFD built byte by byte: `entries` are
+/// (tag, type, count, value) with SHORT (3) or LONG (4) values stored inline, `extra` bytes
+/// follow the IFD (at offset `8 + ifdSize`), then `pixels`.
+func handBuiltTIFF(entries: [(Int, Int, Int, Int)], extra: [UInt8] = [], pixels: Data = Data()) -> Data {
+    var d = Data()
+    func u16(_ v: Int) { d.append(contentsOf: [UInt8(v & 255), UInt8((v >> 8) & 255)]) }
+    func u32(_ v: Int) { u16(v & 0xFFFF); u16((v >> 16) & 0xFFFF) }
+    d.append(contentsOf: [0x49, 0x49, 42, 0]); u32(8)
+    u16(entries.count)
+    for (tag, type, count, value) in entries.sorted(by: { $0.0 < $1.0 }) {
+        u16(tag); u16(type); u32(count)
+        if type == 3 && count == 1 { u16(value); u16(0) } else { u32(value) }
+    }
+    u32(0)
+    d.append(contentsOf: extra)
+    d.append(pixels)
+    return d
+}
+
+/// Size of the IFD of `handBuiltTIFF` with `n` entries.
+func handBuiltIFDSize(_ n: Int) -> Int { 2 + n * 12 + 4 }
