@@ -111,13 +111,7 @@ public struct TrainingData {
 
     /// The recipe's `data.normalize` as the imaging normalization (not yet fitted).
     static func normalizationConfig(_ data: DataRecipe) -> LucidImaging.Normalization {
-        let n = data.normalize
-        switch n.mode {
-        case .percentile: return .percentile(low: n.low, high: n.high)
-        case .minmax: return .percentile(low: 0, high: 100)
-        case .meanstd: return .meanStd
-        case .none: return .none
-        }
+        data.normalize.normalization
     }
 
     /// Reads `file` and returns its `[C, spatial…]` sampler inputs, checking axes, finiteness and size.
