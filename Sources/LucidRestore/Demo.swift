@@ -1,35 +1,7 @@
 import Foundation
 import LucidCore
 import LucidImaging
-
-/// Poisson–Gaussian camera noise: photon shot noise on `clean · photons` plus Gaussian read
-/// noise of `readNoise` electrons. The result is in photo-electrons.
-public enum PoissonGaussianNoise {
-    /// A noisy acquisition of `clean` (values ≥ 0, 1 = `photons` expected photons).
-    public static func apply(_ clean: Tensor, photons: Double, readNoise: Double, seed: UInt64) -> Tensor {
-        var rng = RandomGenerator(seed: seed)
-        let out = Tensor(uninitialized: clean.shape)
-        let src = clean.storage.base, dst = out.storage.base
-        for i in 0..<clean.count {
-            let lambda = max(0, Double(src[i]) * photons)
-            dst[i] = Float(poisson(lambda, &rng) + readNoise * Double(rng.normal()))
-        }
-        return out
-    }
-
-    /// A Poisson draw: Knuth's product method below 30, a rounded normal approximation above.
-    static func poisson(_ lambda: Double, _ rng: inout RandomGenerator) -> Double {
-        if lambda <= 0 { return 0 }
-        if lambda > 30 { return max(0, (lambda + lambda.squareRoot() * Double(rng.normal())).rounded()) }
-        let limit = exp(-lambda)
-        var k = 0.0, p = 1.0
-        repeat {
-            k += 1
-            p *= Double(rng.uniform())
-        } while p > limit
-        return k - 1
-    }
-}
+import LucidOptics
 
 /// `lucid demo`: a synthetic specimen, its noisy acquisition, Noise2Self trained on the noisy
 /// image alone for a time budget, and the restoration, scored against the clean specimen.
@@ -80,7 +52,10 @@ public struct Demo {
     public func run(log: (String) -> Void = { _ in }) throws -> Result {
         try PredictionRun.ensureWritableFolder(output)
         let clean = try SyntheticSpecimen(shape: [size, size], seed: seed).render()
-        let noisy = PoissonGaussianNoise.apply(clean, photons: photons, readNoise: readNoise, seed: seed &+ 1)
+        // The specimen is already blurred (and peaks at 1): shot and read noise only, in photo-electrons.
+        let camera = try DegradationSimulator(config: SimulationConfig(photons: photons, readNoise: readNoise, bits: nil))
+        var noiseRNG = RandomGenerator(seed: seed &+ 1)
+        let noisy = try camera.degrade(clean, rng: &noiseRNG)
         let cleanCounts = LucidImaging.Normalization(method: .meanStd, offset: 0, scale: Float(photons)).invert(clean)
         try Image(data: noisy, axes: "YX").write(to: Checkpoint.join(output, "noisy.tif"))
         try Image(data: cleanCounts, axes: "YX").write(to: Checkpoint.join(output, "clean.tif"))

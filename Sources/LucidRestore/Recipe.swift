@@ -155,7 +155,7 @@ public struct NormalizationRecipe: Equatable, Sendable {
 public struct Simulation: Equatable, Sendable {
     /// The point spread function.
     public var psf: PSFSpec
-    /// Expected photons at the brightest (normalized = 1) target intensity.
+    /// Expected signal photons at the brightest pixel of the blurred target.
     public var photons: Double
     /// Gaussian read noise standard deviation, in photo-electrons.
     public var readNoise: Double
@@ -173,7 +173,7 @@ public struct Simulation: Equatable, Sendable {
 /// A PSF for the simulator: a named optical model with its parameters, or a measured PSF file.
 public enum PSFSpec: Equatable, Sendable {
     /// A model (`psf: {model: born-wolf, na: 1.2, wavelength: 0.52}`); parameters are positive numbers
-    /// whose meaning belongs to LucidOptics (lengths in µm).
+    /// named by ``PSFSpec/parameterNames``, LucidOptics' `PSFConfig` fields (lengths in µm).
     case model(PSFModel, parameters: [String: Double])
     /// A measured PSF stack (`psf: measured_psf.tif` or `psf: {file: measured_psf.tif}`).
     case file(String)
@@ -195,8 +195,9 @@ public struct ModelRecipe: Equatable, Sendable {
     public enum Kind: String, CaseIterable, Sendable { case unet }
     /// Normalization layers inside the network.
     public enum Norm: String, CaseIterable, Sendable { case none, batch, group, instance }
-    /// Downsampling between levels (`maxblur` is N2V2's max-pool followed by a blur-pool).
-    public enum Pooling: String, CaseIterable, Sendable { case max, average, blur, maxblur }
+    /// Downsampling between levels: 2× max pooling, a learned stride-2 convolution, or N2V2's
+    /// max-pool followed by a blur-pool (`maxblur`).
+    public enum Pooling: String, CaseIterable, Sendable { case max, conv, maxblur }
     /// Upsampling between levels.
     public enum Upsampling: String, CaseIterable, Sendable { case nearest, linear, transpose }
 
@@ -216,7 +217,7 @@ public struct ModelRecipe: Equatable, Sendable {
     public var convsPerLevel: Int
     /// Predicts a per-pixel Laplace scale next to the mean (probabilistic CARE).
     public var probabilistic: Bool
-    /// Dropout probability in the bottleneck, in 0 ..< 1.
+    /// Dropout probability after every level convolution's activation (training only), in 0 ..< 1.
     public var dropout: Double
 
     public init(kind: Kind = .unet, depth: Int = 2, filters: Int = 32, kernel: Int = 3, residual: Bool = false,

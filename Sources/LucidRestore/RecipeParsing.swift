@@ -218,11 +218,12 @@ struct RecipeValidator {
         }
         var parameters: [String: Double] = [:]
         for entry in p.entries where entry.key != "model" {
-            guard entry.key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-                throw p.error(entry.key, "is not allowed as a PSF parameter name (letters, digits and _)")
+            guard PSFSpec.parameterNames.contains(entry.key) else {
+                throw p.error(entry.key, "unknown PSF parameter (allowed: \(PSFSpec.parameterNames.joined(separator: ", ")))")
             }
-            guard let v = RecipeContext.double(entry.value), v > 0 else {
-                throw context.notAllowed(path + [entry.key], entry.value, "a positive number")
+            let integer = PSFSpec.integerParameterNames.contains(entry.key)
+            guard let v = RecipeContext.double(entry.value), v > 0, !integer || (v == v.rounded() && v <= 65535) else {
+                throw context.notAllowed(path + [entry.key], entry.value, integer ? "a whole number 1 … 65535" : "a positive number")
             }
             parameters[entry.key] = v
         }

@@ -45,6 +45,7 @@ public struct TrainingData {
         let data = recipe.data
         let paired: Bool
         var inputFiles: [String], targetFiles: [String] = []
+        var simulated: SimulatedPairs?, extraFiles: [String] = []
         switch data.source {
         case .noisy(let train):
             inputFiles = try ImageFiles.resolve(train)
@@ -54,23 +55,38 @@ public struct TrainingData {
             inputFiles = pairs.map(\.source)
             targetFiles = pairs.map(\.target)
             paired = true
-        case .simulated:
-            throw TrainingDataError(path: "data.simulate", reason: "data.simulate needs the degradation simulator, which this build of LucidOptics does not provide yet; give degraded inputs in data.input instead")
+        case let .simulated(target, simulation):
+            // The targets are read as inputs and degraded once here, from the seed.
+            inputFiles = try ImageFiles.resolve(target)
+            simulated = try SimulatedPairs(simulation, spatialRank: data.axes.spatialRank)
+            if case .file(let psf) = simulation.psf { extraFiles = [psf] }
+            paired = true
         case .manifest:
             throw TrainingDataError(path: "method", reason: "labelfree training is not available in lucid train yet")
         }
 
         var sources: [[Tensor]] = []
         var inputs: [Tensor] = [], targets: [Tensor] = []
+        var simulationRNG = RandomGenerator(seed: seed ^ 0x51AD_A7ED_0000_0002)
         for (k, file) in inputFiles.enumerated() {
-            let input = try planes(file, recipe: recipe)
-            var source = input.map { [$0] }
-            inputs += input
-            if paired {
-                let target = try planes(targetFiles[k], recipe: recipe)
+            var input = try planes(file, recipe: recipe)
+            let target: [Tensor]
+            if let simulated {
+                target = input
+                do { input = try target.map { try simulated.degrade($0, rng: &simulationRNG) } } catch {
+                    throw TrainingDataError(path: file, reason: "cannot simulate its input: \(error)")
+                }
+            } else if paired {
+                target = try planes(targetFiles[k], recipe: recipe)
                 guard target.count == input.count, zip(input, target).allSatisfy({ $0.shape == $1.shape }) else {
                     throw TrainingDataError(path: targetFiles[k], reason: "shape \(shapes(target)) differs from its input \(file)'s \(shapes(input))")
                 }
+            } else {
+                target = []
+            }
+            var source = input.map { [$0] }
+            inputs += input
+            if paired {
                 for i in source.indices { source[i].append(target[i]) }
                 targets += target
             }
@@ -102,7 +118,7 @@ public struct TrainingData {
             var rng = RandomGenerator(seed: seed ^ 0x0A11_DA7E_0000_0001)
             validation = try sampler.sample(normalized, rng: &rng).tensors
         }
-        return TrainingData(files: inputFiles + targetFiles, axes: data.axes.rawValue, spatialRank: data.axes.spatialRank,
+        return TrainingData(files: inputFiles + targetFiles + extraFiles, axes: data.axes.rawValue, spatialRank: data.axes.spatialRank,
                             inChannels: inChannels, outChannels: outChannels, patchShape: data.patch,
                             normalization: normalization, targetNormalization: targetNormalization,
                             sources: normalized, validationInputs: validation[0],

@@ -32,9 +32,6 @@ public enum TrainingMethod {
     /// The U-Net of the recipe's `model:` section for images of `spatialRank` axes.
     public static func networkConfig(_ recipe: Recipe, spatialRank: Int, inChannels: Int, outChannels: Int) throws -> UNetConfig {
         let m = recipe.model
-        func unsupported(_ key: String, _ value: String) -> TrainingDataError {
-            TrainingDataError(path: "model.\(key)", reason: "\(value) is not supported by the U-Net yet")
-        }
         var c = UNetConfig()
         c.dims = spatialRank
         c.inChannels = inChannels
@@ -53,15 +50,15 @@ public enum TrainingMethod {
         }
         switch m.pooling {
         case .max: c.pooling = .max
+        case .conv: c.pooling = .strideConv
         case .maxblur: c.pooling = .maxBlur
-        case .average, .blur: throw unsupported("pooling", m.pooling.rawValue)
         }
         switch m.upsampling {
         case .nearest: c.upsampling = .nearest
         case .linear: c.upsampling = .linear
         case .transpose: c.upsampling = .transposed
         }
-        if m.dropout > 0 { throw unsupported("dropout", String(m.dropout)) }
+        c.dropout = Float(m.dropout)
         if case .noise2void(let s) = recipe.settings, s.n2v2 {
             // N2V2 (Höck et al. 2022): max-blur pooling and no top skip connection.
             c.pooling = .maxBlur

@@ -58,6 +58,14 @@ final class RecipeErrorTests: XCTestCase {
                     "recipe.yaml: data.normalize.high: 1 is not allowed (a percentile above data.normalize.low, 99.0) [line 2]")
         assertError("method: care\ndata: {target: t.tif, simulate: {psf: {model: born-wolf, na: -1.2}}}\n",
                     "recipe.yaml: data.simulate.psf.na: -1.2 is not allowed (a positive number) [line 2]")
+        assertError("method: care\ndata: {target: t.tif, simulate: {psf: {model: gaussian, nxy: 7.5}}}\n",
+                    "recipe.yaml: data.simulate.psf.nxy: 7.5 is not allowed (a whole number 1 … 65535) [line 2]")
+        assertError("method: care\ndata: {target: t.tif, simulate: {psf: {model: gaussian, nz: 1.0e30}}}\n",
+                    "recipe.yaml: data.simulate.psf.nz: 1.0e30 is not allowed (a whole number 1 … 65535) [line 2]")
+        assertError("method: care\ndata: {target: t.tif, simulate: {psf: {model: gaussian, width: 2}}}\n",
+                    "recipe.yaml: data.simulate.psf.width: unknown PSF parameter (allowed: \(PSFSpec.parameterNames.joined(separator: ", "))) [line 2]")
+        assertError("method: noise2void\ndata: {train: a.tif}\nmodel: {dropout: 1}\n",
+                    "recipe.yaml: model.dropout: 1 is not allowed (a number ≥ 0 and < 1) [line 3]")
     }
 
     func testBadEnumValuesListTheChoices() {
@@ -74,6 +82,8 @@ final class RecipeErrorTests: XCTestCase {
         assertError("method: care\ndata: {target: t.tif, simulate: {psf: {model: widefield, na: 1.2}}}\n",
                     "recipe.yaml: data.simulate.psf.model: widefield is not allowed (one of gaussian, airy, born-wolf, "
                     + "gibson-lanni, confocal) [line 2]")
+        assertError("method: noise2void\ndata: {train: a.tif}\nmodel: {pooling: average}\n",
+                    "recipe.yaml: model.pooling: average is not allowed (one of max, conv, maxblur) [line 3]")
     }
 
     func testMissingRequiredKeysPerMethod() {

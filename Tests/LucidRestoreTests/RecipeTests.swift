@@ -105,7 +105,7 @@ final class RecipeTests: XCTestCase {
         for file in files {
             let recipe = try Recipe.load(path: recipesFolder.appendingPathComponent(file).path)
             let expected: RestorationMethod = file.hasPrefix("labelfree") ? .labelfree
-                : file == "demo.yaml" ? .noise2void
+                : file == "demo.yaml" ? .noise2self
                 : RestorationMethod(rawValue: String(file.dropLast(5)).replacingOccurrences(of: "-simulated", with: ""))!
             XCTAssertEqual(recipe.method, expected, file)
             XCTAssertEqual(recipe.data.patch.count, recipe.data.axes.spatialRank, file)

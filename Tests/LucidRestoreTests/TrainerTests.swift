@@ -230,6 +230,80 @@ final class TrainerTests: XCTestCase {
         XCTAssertNil(try Checkpoint.load(directory: dir + "/n2n").metadata.targetNormalization)
     }
 
+    /// CARE on pairs simulated from clean targets: inputs blurred and noisy, aligned with their
+    /// targets, reproducible from the seed; the recipe's pooling and dropout reach the network.
+    func testCARETrainsOnSimulatedPairs() throws {
+        let dir = try tempDir()
+        try FileManager.default.createDirectory(atPath: "\(dir)/high", withIntermediateDirectories: true)
+        let clean = try SyntheticSpecimen(shape: [48, 48], seed: 5).render()
+        try Image(data: LucidImaging.Normalization(method: .meanStd, offset: 10, scale: 500).invert(clean), axes: "YX")
+            .write(to: "\(dir)/high/a.tif")
+        let yaml = """
+            method: care
+            data:
+              target: "\(dir)/high/*.tif"
+              simulate: {psf: {model: gaussian, sigma: 0.15, nxy: 9}, photons: 40, read_noise: 2}
+              axes: YX
+              patch: [16, 16]
+              validation: 0.2
+            model: {depth: 1, filters: 8, norm: none, pooling: conv, dropout: 0.1}
+            training: {steps: 3, batch: 2, seed: 2, validate_every: 3}
+            output: \(dir)/out
+            """
+        let r = try recipe(yaml)
+        let data = try TrainingData.load(r, seed: 2)
+        XCTAssertEqual(data.files, ["\(dir)/high/a.tif"])
+        XCTAssertNotNil(data.targetNormalization)
+        let (input, target) = (data.sources[0][0], data.sources[0][1])
+        XCTAssertEqual(input.shape, [1, 48, 48])
+        XCTAssertEqual(target.shape, input.shape)
+        XCTAssertEqual(try TrainingData.load(r, seed: 2).sources[0][0].scalars, input.scalars, "seeded simulation repeats")
+        XCTAssertNotEqual(try TrainingData.load(r, seed: 3).sources[0][0].scalars, input.scalars)
+        // Noisier: neighbouring input pixels differ far more than neighbouring target pixels.
+        func roughness(_ t: Tensor) -> Double {
+            let v = t.scalars.map(Double.init)
+            var total = 0.0
+            for y in 0..<48 { for x in 0..<47 { total += abs(v[y * 48 + x + 1] - v[y * 48 + x]) } }
+            return total / Double(48 * 47)
+        }
+        XCTAssertGreaterThan(roughness(input), 2 * roughness(target), "input \(roughness(input)), target \(roughness(target))")
+        // Aligned: the input follows the target (correlation of the normalized images).
+        let (a, b) = (input.scalars.map(Double.init), target.scalars.map(Double.init))
+        let (ma, mb) = (a.reduce(0, +) / Double(a.count), b.reduce(0, +) / Double(b.count))
+        let cov: Double = zip(a, b).reduce(0) { $0 + ($1.0 - ma) * ($1.1 - mb) }
+        let va: Double = a.reduce(0) { $0 + ($1 - ma) * ($1 - ma) }
+        let vb: Double = b.reduce(0) { $0 + ($1 - mb) * ($1 - mb) }
+        let corr = cov / (va * vb).squareRoot()
+        XCTAssertGreaterThan(corr, 0.75, "correlation")
+
+        let summary = try run(r)
+        XCTAssertEqual(summary.step, 3)
+        XCTAssertTrue(summary.losses.allSatisfy(\.isFinite))
+        let ckpt = try Checkpoint.load(directory: dir + "/out")
+        XCTAssertEqual(ckpt.metadata.model.pooling, .strideConv)
+        XCTAssertEqual(ckpt.metadata.model.dropout, 0.1)
+        XCTAssertNotNil(ckpt.metadata.targetNormalization)
+        XCTAssertNoThrow(try ckpt.makeModel(weights: .best))
+    }
+
+    /// `background` photons join the signal's `photons` at the peak: a flat target gets mean and
+    /// variance photons + background (Poisson), and recipe PSF names map onto LucidOptics' fields.
+    func testSimulatedBackgroundAndPSFParameters() throws {
+        let psf = PSFSpec.model(.gaussian, parameters: ["sigma": 0.3, "pixel_size": 0.2, "nxy": 5])
+        let config = try XCTUnwrap(psf.config())
+        XCTAssertEqual(config.sigmaXY, 0.3)
+        XCTAssertEqual(config.dxy, 0.2)
+        XCTAssertEqual(config.nxy, 5)
+        XCTAssertNil(config.nz)
+        let pairs = try SimulatedPairs(Simulation(psf: psf, photons: 50, readNoise: 0, background: 10), spatialRank: 2)
+        var rng = RandomGenerator(seed: 4)
+        let noisy = try pairs.degrade(Tensor(shape: [1, 128, 128], repeating: 3), rng: &rng).scalars.map(Double.init)
+        let mean = noisy.reduce(0, +) / Double(noisy.count)
+        let variance = noisy.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(noisy.count - 1)
+        XCTAssertEqual(mean, 60, accuracy: 0.5)      // 5σ of the mean is 0.38
+        XCTAssertEqual(variance, 60, accuracy: 4)
+    }
+
     // MARK: - resume, interruption, divergence
 
     /// An interrupted run (SIGINT) resumed from its checkpoint reproduces the uninterrupted run's
@@ -375,13 +449,13 @@ final class TrainerTests: XCTestCase {
             """
         XCTAssertEqual(try trainError(care),
                        "\(dir)/high/p.tif: shape 1 × [1, 32, 40] differs from its input \(dir)/low/p.tif's 1 × [1, 32, 32]")
-        // The simulator hook.
+        // Simulated 3-D inputs need a 3-D PSF.
         let simulated = """
             method: care
-            data: {target: "\(dir)/high/*.tif", simulate: {psf: {model: gaussian, sigma: 1.5}}, axes: YX, patch: [16, 16]}
+            data: {target: "\(dir)/high/*.tif", simulate: {psf: {model: gaussian, sigma: 0.15}}, axes: ZYX, patch: [2, 16, 16]}
             model: {depth: 1, filters: 8}
             output: \(dir)/sim
             """
-        XCTAssertTrue(try trainError(simulated).hasPrefix("data.simulate: data.simulate needs the degradation simulator"))
+        XCTAssertEqual(try trainError(simulated), "data.simulate.psf: 3-D data (data.axes ZYX or CZYX) needs a 3-D PSF: give nz (odd plane count) and dz")
     }
 }
