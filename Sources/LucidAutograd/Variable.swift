@@ -90,7 +90,9 @@ public final class Variable {
             }
         }
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): g0]
-        for v in order.reversed() {
+        // Popping (rather than iterating) drops each node as soon as its rule has run, so the
+        // activations it captured are freed during the backward pass, not after it.
+        while let v = order.popLast() {
             guard let g = pending.removeValue(forKey: ObjectIdentifier(v)) else { continue }
             if let rule = v.backwardRule {
                 let grads = try rule(g)
