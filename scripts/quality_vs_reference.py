@@ -7,7 +7,7 @@ Usage:  python3 scripts/quality_vs_reference.py [--steps 1000] [--seeds 1234 1 2
 Data: the demo's 512×512 synthetic specimen with Poisson–Gaussian noise (20 photons at the
 brightest structure, read noise 2), written by `lucid demo`, scaled by 1/20 so the clean image
 lies in [0, 1] as deep_n2s.py expects (it scores with data_range 1).
-Both sides train the same CARE U-Net (depth 2, 32 filters, no residual) with the same masking,
+Both sides train the same CARE U-Net (depth 2, 32 filters, no residual, no normalization layers) with the same masking,
 batch 8 of 64×64 patches with flips/rotations, Adam lr 1e-3, a constant learning rate and the
 same number of steps, then predict the whole image without masking. Needs torch, tifffile and
 scikit-image. Prints one JSON line per run and a table.
@@ -28,7 +28,7 @@ data:
   validation: 0.05
   normalize: {{mode: none}}
 {section}
-model: {{kind: unet, depth: 2, filters: 32, kernel: 3, residual: false}}
+model: {{kind: unet, depth: 2, filters: 32, kernel: 3, residual: false, norm: none}}
 training: {{steps: {steps}, batch: 8, lr: 1.0e-3, seed: {seed}, schedule: none, validate_every: {steps}}}
 output: {output}
 """

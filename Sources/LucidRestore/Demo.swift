@@ -61,8 +61,10 @@ public struct Demo {
         try Image(data: cleanCounts, axes: "YX").write(to: Checkpoint.join(output, "clean.tif"))
         log("specimen \(size)×\(size), \(photons) photons at the brightest structure, read noise \(readNoise) e⁻")
 
-        // Measure the training speed briefly, then train for the budget.
+        // Measure the training speed briefly, then train for the budget. The demo's checkpoint
+        // folder is its own: a previous demo run's is replaced.
         let checkpoint = Checkpoint.join(output, "checkpoint")
+        try? FileManager.default.removeItem(atPath: checkpoint)
         let probeSteps = 12
         let probe = Trainer(recipe: try recipe(steps: probeSteps, output: checkpoint), output: checkpoint)
         probe.showProgress = false

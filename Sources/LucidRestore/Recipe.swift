@@ -221,7 +221,7 @@ public struct ModelRecipe: Equatable, Sendable {
     public var dropout: Double
 
     public init(kind: Kind = .unet, depth: Int = 2, filters: Int = 32, kernel: Int = 3, residual: Bool = false,
-                norm: Norm = .batch, pooling: Pooling = .max, upsampling: Upsampling = .nearest,
+                norm: Norm = .none, pooling: Pooling = .max, upsampling: Upsampling = .nearest,
                 convsPerLevel: Int = 2, probabilistic: Bool = false, dropout: Double = 0) {
         self.kind = kind
         self.depth = depth

@@ -250,7 +250,7 @@ struct RecipeValidator {
             filters: try m.int("filters", default: 32, in: 1...1024),
             kernel: try m.int("kernel", default: 3, in: 1...15, odd: true),
             residual: try m.bool("residual", default: false),
-            norm: try m.choice("norm", default: .batch)!,
+            norm: try m.choice("norm", default: ModelRecipe.Norm.none)!,
             pooling: try m.choice("pooling", default: n2v2 ? .maxblur : .max)!,
             upsampling: try m.choice("upsampling", default: .nearest)!,
             convsPerLevel: try m.int("convs_per_level", default: 2, in: 1...4),

@@ -18,7 +18,7 @@ final class RecipeTests: XCTestCase {
         XCTAssertTrue(r.data.augment)
         XCTAssertEqual(r.settings, .noise2void(Noise2VoidSettings(pixelFraction: 0.002, neighborhood: 5, n2v2: false,
                                                                    replacement: .uniform)))
-        XCTAssertEqual(r.model, ModelRecipe(kind: .unet, depth: 2, filters: 32, kernel: 3, residual: false, norm: .batch,
+        XCTAssertEqual(r.model, ModelRecipe(kind: .unet, depth: 2, filters: 32, kernel: 3, residual: false, norm: .none,
                                             pooling: .max, upsampling: .nearest, convsPerLevel: 2,
                                             probabilistic: false, dropout: 0))
         XCTAssertEqual(r.training.steps, 4000)
