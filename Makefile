@@ -20,10 +20,10 @@ deps:
 build: deps
 	$(SWIFT) build $(CONFIG)
 
-## The whole test suite, in release mode.
+## The whole test suite (XCTest), in release mode.
 test: deps
 	$(SWIFT) build $(CONFIG) --build-tests -Xswiftc -enable-testing
-	$(SWIFT) test $(CONFIG) -Xswiftc -enable-testing --skip-build
+	$(SWIFT) test $(CONFIG) -Xswiftc -enable-testing --skip-build --disable-swift-testing
 
 ## Train a Noise2Self denoiser on the built-in synthetic dataset and restore it.
 demo: build
