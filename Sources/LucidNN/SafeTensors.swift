@@ -34,14 +34,14 @@ public enum SafeTensors {
         let names = tensors.keys.sorted()
         var header = "{"
         if !metadata.isEmpty {
-            header += "\"__metadata__\":{" + metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",") + "},"
+            header += "\"__metadata__\":{" + metadata.keys.sorted().map { "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0]!))" }.joined(separator: ",") + "},"
         }
         var offset = 0
         var entries: [String] = []
         for n in names {
             let t = tensors[n]!
             let bytes = t.count * 4
-            entries.append("\(jsonString(n)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            entries.append("\(jsonQuoted(n)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         header += entries.joined(separator: ",") + "}"
@@ -195,22 +195,5 @@ public enum SafeTensors {
         if exp == 0 { return sign * frac * Float(sign: .plus, exponent: -24, significand: 1) }
         if exp == 31 { return frac == 0 ? sign * .infinity : .nan }
         return sign * (1 + frac / 1024) * Float(sign: .plus, exponent: exp - 15, significand: 1)
-    }
-
-    /// A JSON string literal.
-    private static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LucidCore
 
 /// An ordered, typed value tree: the resolved recipe before it is written as YAML or JSON.
 public indirect enum RecipeValue: Equatable, Sendable {
@@ -65,7 +66,7 @@ public indirect enum RecipeValue: Equatable, Sendable {
 
     private func scalarText(json: Bool) -> String {
         switch self {
-        case .string(let s): return json ? Self.jsonQuoted(s) : Self.quotedIfNeeded(s)
+        case .string(let s): return json ? jsonQuoted(s) : Self.quotedIfNeeded(s)
         case .int(let i): return String(i)
         case .double(let d): return Self.number(d)
         case .bool(let b): return b ? "true" : "false"
@@ -80,7 +81,7 @@ public indirect enum RecipeValue: Equatable, Sendable {
             if pairs.isEmpty { out += "{}"; return }
             out += "{\n"
             for (i, (key, value)) in pairs.enumerated() {
-                out += pad + Self.jsonQuoted(key) + ": "
+                out += pad + jsonQuoted(key) + ": "
                 value.writeJSON(indent: indent + 1, into: &out)
                 out += i + 1 < pairs.count ? ",\n" : "\n"
             }
@@ -107,22 +108,6 @@ public indirect enum RecipeValue: Equatable, Sendable {
             s = parts[0] + ".0e" + parts[1]
         }
         return s
-    }
-
-    static func jsonQuoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 
     /// Plain when YAML would read the text back as the same string, double-quoted otherwise.
