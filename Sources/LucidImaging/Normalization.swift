@@ -8,7 +8,8 @@ import LucidCore
 /// percentiles of the data (defaults 1 and 99.8), optionally clipped to [0, 1]. `meanStd` is
 /// `(x − mean) / std`. The method (and its percentiles) is the configuration; `fitted(to:)`
 /// measures `offset` and `scale` on data, `apply` computes `(x − offset) / scale` and `invert`
-/// computes `x · scale + offset`.
+/// computes `x · scale + offset`. With `perImage` set, every image is normalized by its own
+/// statistics (fit it to each image before applying it), at training and at prediction.
 /// ```swift
 /// let norm = try Normalization.percentile().fitted(to: raw.data)
 /// let x = norm.apply(raw.data)          // network input
@@ -31,16 +32,34 @@ public struct Normalization: Codable, Equatable, Sendable {
     public var offset: Float
     /// Value range mapped to 1 (p_high − p_low or std), as last fitted.
     public var scale: Float
+    /// Each image is normalized by its own statistics (`offset` and `scale` are then only those
+    /// of the last image fitted); false: one fit for all images.
+    public var perImage: Bool
 
     /// A configuration; `offset` 0 and `scale` 1 until `fitted(to:)`.
     public init(method: Method, low: Double = 1, high: Double = 99.8, clip: Bool = false,
-                offset: Float = 0, scale: Float = 1) {
+                offset: Float = 0, scale: Float = 1, perImage: Bool = false) {
         self.method = method
         self.low = low
         self.high = high
         self.clip = clip
         self.offset = offset
         self.scale = scale
+        self.perImage = perImage
+    }
+
+    enum CodingKeys: String, CodingKey { case method, low, high, clip, offset, scale, perImage }
+
+    /// Decodes a saved normalization; `perImage` is false when absent (files written before it existed).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        method = try c.decode(Method.self, forKey: .method)
+        low = try c.decode(Double.self, forKey: .low)
+        high = try c.decode(Double.self, forKey: .high)
+        clip = try c.decode(Bool.self, forKey: .clip)
+        offset = try c.decode(Float.self, forKey: .offset)
+        scale = try c.decode(Float.self, forKey: .scale)
+        perImage = try c.decodeIfPresent(Bool.self, forKey: .perImage) ?? false
     }
 
     /// CSBDeep percentile normalization.

@@ -71,17 +71,24 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
 
     public var format: Int
     public var lucidVersion: String
-    /// `noise2self`, `noise2void`, `noise2noise` or `care`.
+    /// `noise2self`, `noise2void`, `noise2noise`, `care` or `labelfree`.
     public var method: String
     /// The resolved recipe as JSON text (every default filled in).
     public var recipe: String
     /// The network.
     public var model: UNetConfig
-    /// Normalization fitted on the training inputs; prediction applies it to its inputs.
+    /// Normalization fitted on the training inputs; prediction applies it to its inputs (fitted
+    /// again to each input when it is `perImage` or percentile).
     public var normalization: LucidImaging.Normalization
-    /// Normalization fitted on the training targets (CARE); prediction maps outputs back with it
-    /// (with `normalization` when nil).
+    /// Normalization fitted on the training targets (CARE, labelfree); prediction maps outputs
+    /// back with it (with `normalization` when nil). A `perImage` one cannot be undone: outputs
+    /// stay in its normalized units (z-scores for label-free prediction's default).
     public var targetNormalization: LucidImaging.Normalization?
+    /// Pixel size in µm (Y and X) the model was trained at (labelfree `data.pixel_size`):
+    /// prediction resamples inputs to it and outputs back to the input's grid; nil: none.
+    public var pixelSize: Double?
+    /// Pixel size assumed for inputs without one in their metadata (`data.source_pixel_size`).
+    public var sourcePixelSize: Double?
     /// Axes of the training images (`YX`, `ZYX`, `CYX`, `CZYX`).
     public var axes: String
     /// 2 or 3.
@@ -101,7 +108,8 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
 
     public init(method: String, recipe: String, model: UNetConfig, normalization: LucidImaging.Normalization,
                 targetNormalization: LucidImaging.Normalization?, axes: String, spatialRank: Int, step: Int,
-                bestValidationLoss: Double?, bestStep: Int?, dataFiles: [DataFileDigest], training: TrainingState) {
+                bestValidationLoss: Double?, bestStep: Int?, dataFiles: [DataFileDigest], training: TrainingState,
+                pixelSize: Double? = nil, sourcePixelSize: Double? = nil) {
         format = CheckpointMetadata.currentFormat
         lucidVersion = CheckpointMetadata.lucidVersion
         self.method = method
@@ -116,6 +124,8 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
         self.bestStep = bestStep
         self.dataFiles = dataFiles
         self.training = training
+        self.pixelSize = pixelSize
+        self.sourcePixelSize = sourcePixelSize
         files = CheckpointFiles(weightsLast: "", weightsBest: "", optimizer: "")
         created = ""
     }

@@ -346,3 +346,50 @@ private struct SSIM {
         return rowSums.reduce(0, +)
     }
 }
+
+/// Running sums for the Pearson r of one channel over many batches (the training log's
+/// validation r). Values are shifted by the first pair seen, which keeps the one-pass sums exact
+/// enough in Double for data of any offset.
+struct PearsonSums {
+    private var shift: (p: Double, r: Double)?
+    private var n = 0.0, sp = 0.0, sr = 0.0, spp = 0.0, srr = 0.0, spr = 0.0
+
+    /// Adds channel `c` of every sample of `prediction` and `reference` (`[B, C, spatial…]`) to `sums[c]`.
+    static func add(prediction: Tensor, reference: Tensor, into sums: inout [PearsonSums]) {
+        let (b, c) = (reference.shape[0], reference.shape[1])
+        let plane = reference.count / max(1, b * c)
+        prediction.withUnsafeBufferPointer { p in
+            reference.withUnsafeBufferPointer { r in
+                for sample in 0..<b {
+                    for channel in 0..<c {
+                        let start = (sample * c + channel) * plane
+                        sums[channel].add(UnsafeBufferPointer(rebasing: p[start..<(start + plane)]),
+                                          UnsafeBufferPointer(rebasing: r[start..<(start + plane)]))
+                    }
+                }
+            }
+        }
+    }
+
+    mutating func add(_ p: UnsafeBufferPointer<Float>, _ r: UnsafeBufferPointer<Float>) {
+        guard !p.isEmpty else { return }
+        let k = shift ?? (Double(p[0]), Double(r[0]))
+        shift = k
+        for i in p.indices {
+            let x = Double(p[i]) - k.p, y = Double(r[i]) - k.r
+            sp += x
+            sr += y
+            spp += x * x
+            srr += y * y
+            spr += x * y
+        }
+        n += Double(p.count)
+    }
+
+    /// r over everything added; NaN when either side is constant.
+    var r: Double {
+        let vp = spp - sp * sp / n, vr = srr - sr * sr / n
+        guard n > 0, vp > 0, vr > 0 else { return .nan }
+        return (spr - sp * sr / n) / (vp * vr).squareRoot()
+    }
+}

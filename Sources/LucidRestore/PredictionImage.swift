@@ -8,9 +8,13 @@ import LucidNN
 ///
 /// - A 2-D network runs on every YX plane of a stack (Z, T and, for one-channel networks, C are
 ///   looped over); a 3-D network on every ZYX volume.
-/// - Percentile normalization is measured again on each input image (as CSBDeep does);
-///   mean/std normalization uses the statistics stored with the model. The output is mapped
-///   back with the same offset and scale, so it is in the input's intensity scale.
+/// - Percentile and per-image normalizations are measured again on each input image (as
+///   CSBDeep and pytorch_fnet do); mean/std normalization uses the statistics stored with the
+///   model. The output is mapped back with the same offset and scale, so it is in the input's
+///   intensity scale, or with the training targets' normalization (CARE, label-free) — left in
+///   normalized units when that was fitted to each target by itself.
+/// - A model trained at another pixel size (`pixelSize`) gets each image resampled linearly in
+///   Y and X to that size, and its output resampled back to the image's grid.
 /// - A probabilistic network's output gains a channel axis: the means, then the Laplace scales
 ///   (`exp` of the predicted log-scale, in intensity units).
 /// ```swift
@@ -24,9 +28,13 @@ public struct ImagePredictor {
     public let config: UNetConfig
     /// Normalization of the network's training data (re-fitted per image in percentile mode).
     public var normalization: LucidImaging.Normalization
-    /// Fixed normalization of the training targets (CARE) to map outputs back with; nil maps
-    /// them back with the input's normalization.
+    /// Fixed normalization of the training targets (CARE, labelfree) to map outputs back with;
+    /// nil maps them back with the input's normalization; a `perImage` one leaves them normalized.
     public var outputNormalization: LucidImaging.Normalization?
+    /// Pixel size in µm (Y and X) the network works at; nil uses images at their own size.
+    public var pixelSize: Double?
+    /// Pixel size in µm assumed for images whose metadata has none.
+    public var sourcePixelSize: Double?
 
     /// A restorer over `model`, a network with configuration `config` (see `TiledPredictor`
     /// for `tile`, `overlap` and `batchSize`; `nil` picks the defaults).
@@ -35,6 +43,8 @@ public struct ImagePredictor {
         self.config = config
         self.normalization = normalization
         outputNormalization = nil
+        pixelSize = nil
+        sourcePixelSize = nil
         let head: TiledPredictor.Model
         if config.probabilistic {
             let c = config.outChannels
@@ -56,12 +66,14 @@ public struct ImagePredictor {
     }
 
     /// A restorer for a trained checkpoint: its network with the chosen weights, its input
-    /// normalization and (CARE) its target normalization.
+    /// normalization, (CARE, labelfree) its target normalization and (labelfree) its pixel size.
     public init(checkpoint: Checkpoint, weights: Checkpoint.Weights = .best, tile: Int? = nil, overlap: Int? = nil,
                 batchSize: Int? = nil, testTimeAugmentation: Bool = false) throws {
         self.init(net: try checkpoint.makeModel(weights: weights), normalization: checkpoint.metadata.normalization,
                   tile: tile, overlap: overlap, batchSize: batchSize, testTimeAugmentation: testTimeAugmentation)
         outputNormalization = checkpoint.metadata.targetNormalization
+        pixelSize = checkpoint.metadata.pixelSize
+        sourcePixelSize = checkpoint.metadata.sourcePixelSize
     }
 
     /// Channels of the output per input sample: `outChannels`, doubled for a probabilistic net.
@@ -71,6 +83,20 @@ public struct ImagePredictor {
     /// channels per input channel), calibration and shape apart from channels; float pixels.
     public func predict(_ image: Image) throws -> Image {
         try image.validate()
+        guard let pixelSize else { return try predictOnGrid(image) }
+        guard let source = image.pixelSize ?? sourcePixelSize else {
+            throw TensorError.invalidArgument(op: "predict", detail: "the model works at \(pixelSize) µm pixels, but the image has no pixel size in its metadata (set one, or train with data.source_pixel_size)")
+        }
+        let (height, width) = (image.size("Y"), image.size("X"))
+        let resampled = try image.resampledYX(height: Resampling.extent(height, from: source, to: pixelSize),
+                                              width: Resampling.extent(width, from: source, to: pixelSize))
+        var out = try predictOnGrid(resampled).resampledYX(height: height, width: width)
+        out.pixelSize = image.pixelSize
+        return out
+    }
+
+    /// `predict` on the image's own grid.
+    private func predictOnGrid(_ image: Image) throws -> Image {
         let letters = Array(image.axes)
         let spatialLetters: [Character] = config.dims == 3 ? ["Z", "Y", "X"] : ["Y", "X"]
         guard spatialLetters.allSatisfy(letters.contains) else {
@@ -100,10 +126,13 @@ public struct ImagePredictor {
         let perSample = modelChannels > 1 ? channels : 1
         let samples = try arranged.reshaped([n * channels / perSample, perSample] + spatial)
 
-        let fitted = normalization.method == .percentile ? try normalization.fitted(to: image.data) : normalization
+        let refit = normalization.perImage || normalization.method == .percentile
+        let fitted = refit ? try normalization.fitted(to: image.data) : normalization
         var y = try predictor.predict(fitted.apply(samples))
         let k = outputChannels
-        ImagePredictor.invert(&y, outputNormalization ?? fitted, meanChannels: config.outChannels)
+        if outputNormalization?.perImage != true {
+            ImagePredictor.invert(&y, outputNormalization ?? fitted, meanChannels: config.outChannels)
+        }
 
         // Back to [others…, Cout, spatial…].
         var outChannels = k

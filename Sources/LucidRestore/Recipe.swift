@@ -42,6 +42,8 @@ public enum RestorationMethod: String, CaseIterable, Sendable {
     public var isSelfSupervised: Bool { self == .noise2self || self == .noise2void }
     /// Trains on input/target pairs (`data.input` + `data.target`).
     public var isPaired: Bool { self == .noise2noise || self == .care }
+    /// Predicts one kind of image from another (signal → target pairs from `data.manifest`).
+    public var isLabelFree: Bool { self == .labelfree }
 }
 
 /// Method-specific settings; the case always matches `Recipe.method`.
@@ -80,15 +82,26 @@ public struct DataRecipe: Equatable, Sendable {
     public var normalize: NormalizationRecipe
     /// Random flips and 90° rotations of training patches.
     public var augment: Bool
+    /// Normalization of the targets (`data.target_normalize`, labelfree only; nil otherwise).
+    public var targetNormalize: NormalizationRecipe?
+    /// Pixel size in µm (Y and X) the model works at (`data.pixel_size`, labelfree only): images
+    /// are resampled linearly to it, and predictions back to their input's grid.
+    public var pixelSize: Double?
+    /// Pixel size in µm of images whose metadata has none (`data.source_pixel_size`).
+    public var sourcePixelSize: Double?
 
     public init(source: DataSource, axes: DataAxes, patch: [Int], validation: Double,
-                normalize: NormalizationRecipe, augment: Bool) {
+                normalize: NormalizationRecipe, augment: Bool, targetNormalize: NormalizationRecipe? = nil,
+                pixelSize: Double? = nil, sourcePixelSize: Double? = nil) {
         self.source = source
         self.axes = axes
         self.patch = patch
         self.validation = validation
         self.normalize = normalize
         self.augment = augment
+        self.targetNormalize = targetNormalize
+        self.pixelSize = pixelSize
+        self.sourcePixelSize = sourcePixelSize
     }
 }
 
@@ -100,7 +113,7 @@ public enum DataSource: Equatable, Sendable {
     case paired(input: String, target: String)
     /// CARE: targets degraded on the fly by the simulator (`data.target`, `data.simulate`).
     case simulated(target: String, simulation: Simulation)
-    /// Label-free prediction: a CSV of input/target pairs (`data.manifest`).
+    /// Label-free prediction: a CSV of signal/target pairs (`data.manifest`; see `LabelFreeManifest`).
     case manifest(String)
 }
 
@@ -133,21 +146,29 @@ public struct NormalizationRecipe: Equatable, Sendable {
     public var high: Double
     /// Clip normalized values to [0, 1] (`percentile` only).
     public var clip: Bool
+    /// Normalize each image by its own statistics, at training and at prediction (`per_image`,
+    /// labelfree only); false fits one normalization to all training images.
+    public var perImage: Bool
 
-    public init(mode: Mode = .percentile, low: Double = 1, high: Double = 99.8, clip: Bool = false) {
+    public init(mode: Mode = .percentile, low: Double = 1, high: Double = 99.8, clip: Bool = false,
+                perImage: Bool = false) {
         self.mode = mode
         self.low = low
         self.high = high
         self.clip = clip
+        self.perImage = perImage
     }
 
     /// The unfitted LucidImaging normalization (fit it to each image with `fitted(to:)`).
     public var normalization: Normalization {
+        var n: Normalization
         switch mode {
-        case .percentile: return .percentile(low: low, high: high, clip: clip)
-        case .meanstd: return .meanStd
-        case .none: return .none
+        case .percentile: n = .percentile(low: low, high: high, clip: clip)
+        case .meanstd: n = .meanStd
+        case .none: n = .none
         }
+        n.perImage = perImage && mode != .none
+        return n
     }
 }
 
@@ -192,7 +213,13 @@ public enum PSFModel: String, CaseIterable, Sendable {
 /// The `model:` section (a U-Net).
 public struct ModelRecipe: Equatable, Sendable {
     /// Network architectures.
-    public enum Kind: String, CaseIterable, Sendable { case unet }
+    public enum Kind: String, CaseIterable, Sendable {
+        /// The U-Net the other keys describe.
+        case unet
+        /// pytorch_fnet's U-Net: the other keys default to depth 4, 32 filters, BatchNorm, stride-2
+        /// convolutions down, transposed convolutions up; the output convolution is 3 wide.
+        case fnet
+    }
     /// Normalization layers inside the network.
     public enum Norm: String, CaseIterable, Sendable { case none, batch, group, instance }
     /// Downsampling between levels: 2× max pooling, a learned stride-2 convolution, or N2V2's

@@ -53,8 +53,8 @@ struct RecipeValidator {
         let data = try dataRecipe(method, try top.section("data", allowed: Self.dataKeys, what: "a mapping of data settings"))
         let model = try modelRecipe(settings, try top.section("model", allowed: Self.modelKeys,
                                                                what: "a mapping of model settings"))
-        let training = try trainingRecipe(try top.section("training", allowed: Self.trainingKeys,
-                                                          what: "a mapping of training settings"))
+        let training = try trainingRecipe(method, try top.section("training", allowed: Self.trainingKeys,
+                                                                  what: "a mapping of training settings"))
         let output = try top.string("output", describe: "a folder name") ?? "Checkpoints/\(method.rawValue)"
         let recipe = Recipe(data: data, model: model, training: training, settings: settings, output: output)
         try crossCheck(recipe, top)
@@ -62,7 +62,9 @@ struct RecipeValidator {
     }
 
     static let dataKeys = ["train", "input", "target", "manifest", "simulate", "axes", "patch", "validation",
-                           "normalize", "augment"]
+                           "normalize", "augment", "target_normalize", "pixel_size", "source_pixel_size"]
+    /// Data keys only method labelfree reads.
+    static let labelFreeDataKeys = ["target_normalize", "pixel_size", "source_pixel_size"]
     static let modelKeys = ["kind", "depth", "filters", "kernel", "residual", "norm", "pooling", "upsampling",
                             "convs_per_level", "probabilistic", "dropout"]
     static let trainingKeys = ["steps", "batch", "lr", "seed", "optimizer", "weight_decay", "momentum", "schedule",
@@ -114,11 +116,12 @@ struct RecipeValidator {
     // MARK: data
 
     private func dataRecipe(_ method: RestorationMethod, _ d: MapReader) throws -> DataRecipe {
+        let labelFree = method.isLabelFree
         let axes = try d.choice("axes", default: DataAxes.yx)!
         let patch = try d.intList("patch", in: 1...65536, describe: "a list of positive patch sizes such as [64, 64]")
-            ?? (axes.spatialRank == 2 ? [64, 64] : [16, 64, 64])
+            ?? (axes.spatialRank == 2 ? [64, 64] : labelFree ? [32, 64, 64] : [16, 64, 64])
         let validation = try d.double("validation", default: 0.1, describe: "a number ≥ 0 and < 1") { $0 >= 0 && $0 < 1 }
-        let normalize = try normalization(d)
+        let normalize = try normalization(d, "normalize", labelFree: labelFree)
         let augment = try d.bool("augment", default: true)
 
         // train / input / target may all be present (one template for every method, as evaluation
@@ -159,34 +162,53 @@ struct RecipeValidator {
                     : "method noise2noise needs data.input and data.target file patterns")
             }
         case .labelfree:
-            try forbid(["simulate"], "it reads input/target pairs from data.manifest")
+            try forbid(["simulate"], "it reads signal/target pairs from data.manifest")
             guard let manifest = try d.string("manifest", describe: "a CSV file name") else {
-                throw d.missing("manifest", "method labelfree reads input/target pairs from a CSV file")
+                throw d.missing("manifest", "method labelfree reads signal/target pairs from a CSV file")
             }
             source = .manifest(manifest)
         }
+        if !labelFree {
+            try forbid(Self.labelFreeDataKeys, "only method labelfree reads it")
+            return DataRecipe(source: source, axes: axes, patch: patch, validation: validation, normalize: normalize,
+                              augment: augment)
+        }
+        let positive = "a pixel size in µm, > 0"
+        let pixelSize = d.has("pixel_size") ? try d.double("pixel_size", default: 0, describe: positive) { $0 > 0 } : nil
+        let sourcePixelSize = d.has("source_pixel_size")
+            ? try d.double("source_pixel_size", default: 0, describe: positive) { $0 > 0 } : nil
+        if sourcePixelSize != nil && pixelSize == nil {
+            throw d.error("source_pixel_size", "needs data.pixel_size (the pixel size to resample to)")
+        }
         return DataRecipe(source: source, axes: axes, patch: patch, validation: validation, normalize: normalize,
-                          augment: augment)
+                          augment: augment, targetNormalize: try normalization(d, "target_normalize", labelFree: true),
+                          pixelSize: pixelSize, sourcePixelSize: sourcePixelSize)
     }
 
-    private func normalization(_ d: MapReader) throws -> NormalizationRecipe {
+    /// `data.normalize` or `data.target_normalize`. Label-free data defaults to a z-score of each
+    /// image by itself (`{mode: meanstd, per_image: true}`, as pytorch_fnet); `per_image` is only
+    /// allowed there.
+    private func normalization(_ d: MapReader, _ key: String, labelFree: Bool) throws -> NormalizationRecipe {
+        let defaultMode: NormalizationRecipe.Mode = labelFree ? .meanstd : .percentile
         // `normalize: none` is shorthand for `normalize: {mode: none}`.
-        if let node = d.value("normalize"), case .scalar = node {
-            let mode: NormalizationRecipe.Mode = try MapReader.choice(node, path: d.path + ["normalize"],
+        if let node = d.value(key), case .scalar = node {
+            let mode: NormalizationRecipe.Mode = try MapReader.choice(node, path: d.path + [key],
                                                                       among: NormalizationRecipe.Mode.allCases,
                                                                       context: context)
-            return NormalizationRecipe(mode: mode)
+            return NormalizationRecipe(mode: mode, perImage: labelFree && mode != .none)
         }
-        let n = try d.section("normalize", allowed: ["mode", "low", "high", "clip"],
-                              what: "a mode name or a mapping with mode, low, high, clip")
+        let allowed = ["mode", "low", "high", "clip"] + (labelFree ? ["per_image"] : [])
+        let n = try d.section(key, allowed: allowed,
+                              what: "a mode name or a mapping with \(allowed.joined(separator: ", "))")
         let low = try n.double("low", default: 1, describe: "a percentile ≥ 0 and < 100") { $0 >= 0 && $0 < 100 }
         let high = try n.double("high", default: 99.8, describe: "a percentile > 0 and ≤ 100") { $0 > 0 && $0 <= 100 }
         if high <= low {
             let shown = n.value("high").map(RecipeContext.render) ?? RecipeValue.number(high)
-            throw n.error("high", "\(shown) is not allowed (a percentile above data.normalize.low, \(RecipeValue.number(low)))")
+            throw n.error("high", "\(shown) is not allowed (a percentile above data.\(key).low, \(RecipeValue.number(low)))")
         }
-        return NormalizationRecipe(mode: try n.choice("mode", default: .percentile)!, low: low, high: high,
-                                   clip: try n.bool("clip", default: false))
+        let mode = try n.choice("mode", default: defaultMode)!
+        return NormalizationRecipe(mode: mode, low: low, high: high, clip: try n.bool("clip", default: false),
+                                   perImage: try n.bool("per_image", default: labelFree) && mode != .none)
     }
 
     private func simulation(_ d: MapReader) throws -> Simulation {
@@ -244,39 +266,44 @@ struct RecipeValidator {
                 : "only method care trains probabilistic models"
             throw m.error("probabilistic", "\(probabilistic) is not allowed (\(why))")
         }
+        // kind: fnet changes the defaults of the other keys to pytorch_fnet's net.
+        let kind = try m.choice("kind", default: ModelRecipe.Kind.unet)!
+        let fnet = kind == .fnet
         return ModelRecipe(
-            kind: try m.choice("kind", default: .unet)!,
-            depth: try m.int("depth", default: 2, in: 1...6),
+            kind: kind,
+            depth: try m.int("depth", default: fnet ? 4 : 2, in: 1...6),
             filters: try m.int("filters", default: 32, in: 1...1024),
             kernel: try m.int("kernel", default: 3, in: 1...15, odd: true),
             residual: try m.bool("residual", default: false),
-            norm: try m.choice("norm", default: ModelRecipe.Norm.none)!,
-            pooling: try m.choice("pooling", default: n2v2 ? .maxblur : .max)!,
-            upsampling: try m.choice("upsampling", default: .nearest)!,
+            norm: try m.choice("norm", default: fnet ? .batch : ModelRecipe.Norm.none)!,
+            pooling: try m.choice("pooling", default: fnet ? .conv : n2v2 ? .maxblur : .max)!,
+            upsampling: try m.choice("upsampling", default: fnet ? .transpose : .nearest)!,
             convsPerLevel: try m.int("convs_per_level", default: 2, in: 1...4),
             probabilistic: probabilistic,
             dropout: try m.double("dropout", default: 0, describe: "a number ≥ 0 and < 1") { $0 >= 0 && $0 < 1 })
     }
 
-    private func trainingRecipe(_ t: MapReader) throws -> TrainingRecipe {
+    private func trainingRecipe(_ method: RestorationMethod, _ t: MapReader) throws -> TrainingRecipe {
         let optimizer = try t.choice("optimizer", default: TrainingRecipe.Optimizer.adam)!
         let early = try earlyStopping(t)
+        // Label-free training defaults to pytorch_fnet's Adam at a constant 1e-3.
+        let labelFree = method.isLabelFree
         return TrainingRecipe(
             steps: try t.int("steps", default: 4000, in: 1...100_000_000),
             batch: try t.int("batch", default: 16, in: 1...65536),
-            lr: try t.double("lr", default: 4e-4, describe: "a number > 0 and ≤ 1") { $0 > 0 && $0 <= 1 },
+            lr: try t.double("lr", default: labelFree ? 1e-3 : 4e-4, describe: "a number > 0 and ≤ 1") { $0 > 0 && $0 <= 1 },
             seed: try t.int("seed", default: 0, in: 0...Int(Int32.max)),
             optimizer: optimizer,
             weightDecay: try t.double("weight_decay", default: optimizer == .adamw ? 0.01 : 0,
                                       describe: "a number ≥ 0 and < 1") { $0 >= 0 && $0 < 1 },
             momentum: try t.double("momentum", default: 0.9, describe: "a number ≥ 0 and < 1") { $0 >= 0 && $0 < 1 },
-            schedule: try schedule(t),
+            schedule: try schedule(t, default: labelFree ? .none : .plateau),
             validateEvery: try t.int("validate_every", default: 200, in: 1...100_000_000),
             patience: early.patience, minDelta: early.minDelta,
             clipNorm: try t.double("clip_norm", default: 0, describe: "a number ≥ 0 (0 disables clipping)") { $0 >= 0 })
     }
 
-    private func schedule(_ t: MapReader) throws -> Schedule {
+    private func schedule(_ t: MapReader, default kind: Schedule.Kind) throws -> Schedule {
         if let node = t.value("schedule"), case .scalar = node {
             return Schedule(kind: try MapReader.choice(node, path: t.path + ["schedule"], among: Schedule.Kind.allCases,
                                                        context: context))
@@ -284,7 +311,7 @@ struct RecipeValidator {
         let s = try t.section("schedule", allowed: ["kind", "factor", "every", "patience", "warmup"],
                               what: "a schedule name or a mapping with kind, factor, every, patience, warmup")
         return Schedule(
-            kind: try s.choice("kind", default: .plateau)!,
+            kind: try s.choice("kind", default: kind)!,
             factor: try s.double("factor", default: 0.5, describe: "a number > 0 and < 1") { $0 > 0 && $0 < 1 },
             every: try s.int("every", default: 1000, in: 1...100_000_000),
             patience: try s.int("patience", default: 10, in: 1...100_000),

@@ -3,7 +3,7 @@ import Foundation
 extension Recipe {
     /// The resolved recipe (every default filled) as an ordered value tree, in the recipe's own keys.
     public var resolved: RecipeValue {
-        var top: [(String, RecipeValue)] = [("method", .string(method.rawValue)), ("data", data.value)]
+        var top: [(String, RecipeValue)] = [("method", .string(method.rawValue)), ("data", data.value(labelFree: method.isLabelFree))]
         top.append((method.rawValue, settings.value))
         top += [("model", model.value), ("training", training.value), ("output", .string(output))]
         return .map(top)
@@ -26,8 +26,16 @@ extension Recipe {
     }
 }
 
+extension NormalizationRecipe {
+    /// The `normalize` mapping; `per_image` only where the method allows it.
+    func value(perImageKey: Bool) -> RecipeValue {
+        .map([("mode", .string(mode.rawValue)), ("low", .double(low)), ("high", .double(high)), ("clip", .bool(clip))]
+             + (perImageKey ? [("per_image", .bool(perImage))] : []))
+    }
+}
+
 extension DataRecipe {
-    var value: RecipeValue {
+    func value(labelFree: Bool) -> RecipeValue {
         var pairs: [(String, RecipeValue)] = []
         switch source {
         case .noisy(let train): pairs.append(("train", .string(train)))
@@ -39,10 +47,14 @@ extension DataRecipe {
             ("axes", .string(axes.rawValue)),
             ("patch", .list(patch.map { .int($0) })),
             ("validation", .double(validation)),
-            ("normalize", .map([("mode", .string(normalize.mode.rawValue)), ("low", .double(normalize.low)),
-                                ("high", .double(normalize.high)), ("clip", .bool(normalize.clip))])),
+            ("normalize", normalize.value(perImageKey: labelFree)),
             ("augment", .bool(augment)),
         ]
+        if labelFree {
+            if let targetNormalize { pairs.append(("target_normalize", targetNormalize.value(perImageKey: true))) }
+            if let pixelSize { pairs.append(("pixel_size", .double(pixelSize))) }
+            if let sourcePixelSize { pairs.append(("source_pixel_size", .double(sourcePixelSize))) }
+        }
         return .map(pairs)
     }
 }

@@ -33,6 +33,8 @@ public struct TrainingSummary {
     public var losses: [Float]
     /// Validation losses measured this run, by step.
     public var validationLosses: [(step: Int, loss: Double)]
+    /// Label-free runs: the validation Pearson r of each target channel, by step.
+    public var validationPearson: [(step: Int, pearson: [Double])]
     /// Lowest validation loss so far and its step (nil without validation data).
     public var bestValidationLoss: Double?
     public var bestStep: Int?
@@ -110,6 +112,7 @@ public final class Trainer {
         var elapsedBefore = 0.0
         var normalization = data.normalization, targetNormalization = data.targetNormalization
         let metricsPath = Checkpoint.join(output, "metrics.csv")
+        let header = metricsHeader(outChannels: data.outChannels)
         if resume {
             let ckpt = try Checkpoint.load(directory: output)
             try checkResumable(ckpt, digests: digests)
@@ -124,10 +127,10 @@ public final class Trainer {
             plateau = m.training.plateau
             normalization = m.normalization
             targetNormalization = m.targetNormalization
-            try truncateMetrics(metricsPath, after: step)
+            try truncateMetrics(metricsPath, after: step, header: header)
         } else {
             try recipe.save(in: output)
-            try Checkpoint.writeAtomically(Data("step,loss,val_loss,lr,patches_per_s,elapsed\n".utf8), to: metricsPath)
+            try Checkpoint.writeAtomically(Data(header.utf8), to: metricsPath)
         }
         let startStep = step
         let hasValidation = data.validationSize > 0
@@ -136,6 +139,7 @@ public final class Trainer {
         var pendingRows: [String] = []
         var losses: [Float] = []
         var validations: [(step: Int, loss: Double)] = []
+        var pearsons: [(step: Int, pearson: [Double])] = []
         var stop = TrainingStop.completed
         var lastSaved = step
         let started = Date()
@@ -152,7 +156,8 @@ public final class Trainer {
             let meta = CheckpointMetadata(
                 method: recipe.method.rawValue, recipe: recipe.json(), model: config, normalization: normalization,
                 targetNormalization: targetNormalization, axes: data.axes, spatialRank: data.spatialRank, step: step,
-                bestValidationLoss: best, bestStep: hasValidation ? bestStep : step, dataFiles: digests, training: state)
+                bestValidationLoss: best, bestStep: hasValidation ? bestStep : step, dataFiles: digests, training: state,
+                pixelSize: recipe.data.pixelSize, sourcePixelSize: recipe.data.sourcePixelSize)
             let weights = net.stateDict()
             try Checkpoint.save(to: output, metadata: meta, last: weights,
                                 best: bestChanged || !hasValidation ? weights : nil, optimizer: optimizer.exportState())
@@ -162,7 +167,7 @@ public final class Trainer {
         let progress = showProgress && step < t.steps
             ? ProgressBar(total: t.steps - startStep, label: recipe.method.rawValue + (startStep > 0 ? " (from step \(startStep))" : ""))
             : nil
-        var lastValidation: Double?
+        var lastValidation: Double?, lastPearson: [Double]?
         var runningLoss: Double?
         while step < t.steps {
             beforeStep?(step + 1, net)
@@ -193,13 +198,18 @@ public final class Trainer {
             losses.append(value)
             runningLoss = runningLoss.map { 0.95 * $0 + 0.05 * Double(value) } ?? Double(value)
 
-            var validationText = ""
+            var validationText = recipe.method.isLabelFree ? "," + String(repeating: ",", count: data.outChannels > 1 ? data.outChannels : 0) : ""
             let validateNow = t.validateEvery > 0 && (step % t.validateEvery == 0 || step == t.steps)
             if validateNow && hasValidation {
-                let v = try validate(net, method: method, data: data, seed: seed, phases: phases)
+                let (v, pearson) = try validate(net, method: method, data: data, seed: seed, phases: phases)
                 validations.append((step, v))
                 lastValidation = v
                 validationText = String(v)
+                if let pearson {
+                    pearsons.append((step, pearson))
+                    lastPearson = pearson
+                    validationText += "," + Trainer.pearsonColumns(pearson).map { String($0) }.joined(separator: ",")
+                }
                 var improved = false
                 if !v.isFinite {
                     try? flushMetrics(&pendingRows, to: metricsPath)
@@ -221,12 +231,13 @@ public final class Trainer {
                     break
                 }
             } else {
-                pendingRows.append(row(step, value, "", optimizer.learningRate, rate(), elapsed()))
+                pendingRows.append(row(step, value, validationText, optimizer.learningRate, rate(), elapsed()))
                 if validateNow { try save(bestChanged: false) }
             }
             if let progress {
                 var status = String(format: "loss %.4g", runningLoss!)
                 if let lastValidation { status += String(format: " val %.4g", lastValidation) }
+                if let lastPearson { status += String(format: " r %.3f", Trainer.pearsonColumns(lastPearson)[0]) }
                 status += String(format: " %.0f patches/s", rate())
                 progress.update(step - startStep, status: status)
             }
@@ -234,25 +245,54 @@ public final class Trainer {
         if step > lastSaved || (step == startStep && !resume) { try save(bestChanged: false) }
         if stop != .completed { progress?.finish(step - startStep, status: stop.rawValue) }
         return TrainingSummary(output: output, startStep: startStep, step: step, losses: losses,
-                               validationLosses: validations, bestValidationLoss: best, bestStep: bestStep,
+                               validationLosses: validations, validationPearson: pearsons,
+                               bestValidationLoss: best, bestStep: bestStep,
                                stop: stop, patchesPerSecond: rate())
     }
 
-    /// The mean validation loss over the held-out patches (evaluation mode, fixed masks).
-    func validate(_ net: UNet, method: TrainingMethod, data: TrainingData, seed: UInt64, phases: Int) throws -> Double {
+    /// The mean validation loss over the held-out patches (evaluation mode, fixed masks) and, for
+    /// label-free runs, the Pearson r of each output channel over all validation pixels.
+    func validate(_ net: UNet, method: TrainingMethod, data: TrainingData, seed: UInt64,
+                  phases: Int) throws -> (loss: Double, pearson: [Double]?) {
         net.setTraining(false)
         defer { net.setTraining(true) }
         var rng = RandomGenerator(seed: seed ^ 0x7A11_DA7E_5EED_0001)
         let n = data.validationSize, size = recipe.training.batch
         var total = 0.0
+        var correlations: [PearsonSums]? = nil
         for (k, start) in stride(from: 0, to: n, by: size).enumerated() {
             let (x, y) = try data.validationBatch(start..<min(n, start + size))
-            let loss = try noGrad {
-                try method.loss(net, input: x, target: y, phase: (k * 7) % phases, rng: &rng)
+            let loss: Variable
+            if recipe.method.isLabelFree, case .supervised(let kind) = method, let y {
+                let output = try noGrad { try net(Variable(x)) }
+                loss = try noGrad { try TrainingMethod.supervisedLoss(kind, net, output: output, target: y) }
+                var sums = correlations ?? Array(repeating: PearsonSums(), count: y.shape[1])
+                PearsonSums.add(prediction: output.value, reference: y, into: &sums)
+                correlations = sums
+            } else {
+                loss = try noGrad {
+                    try method.loss(net, input: x, target: y, phase: (k * 7) % phases, rng: &rng)
+                }
             }
             total += Double(loss.value.scalars[0]) * Double(x.shape[0])
         }
-        return total / Double(n)
+        return (total / Double(n), correlations?.map(\.r))
+    }
+
+    /// The header of `metrics.csv`: label-free runs add the validation Pearson r (the mean over
+    /// target channels, then each channel's when there are several).
+    func metricsHeader(outChannels: Int) -> String {
+        var columns = ["step", "loss", "val_loss"]
+        if recipe.method.isLabelFree {
+            columns.append("val_pearson")
+            if outChannels > 1 { columns += (0..<outChannels).map { "val_pearson_\($0)" } }
+        }
+        return (columns + ["lr", "patches_per_s", "elapsed"]).joined(separator: ",") + "\n"
+    }
+
+    /// The mean r, then each channel's when there are several.
+    static func pearsonColumns(_ r: [Double]) -> [Double] {
+        [r.reduce(0, +) / Double(r.count)] + (r.count > 1 ? r : [])
     }
 
     /// The learning rate for step `step` (0-based).
@@ -334,9 +374,9 @@ public final class Trainer {
     }
 
     /// Drops rows of steps after `step` (written after the last committed checkpoint).
-    private func truncateMetrics(_ path: String, after step: Int) throws {
+    private func truncateMetrics(_ path: String, after step: Int, header: String) throws {
         guard let text = FileManager.default.contents(atPath: path).flatMap({ String(data: $0, encoding: .utf8) }) else {
-            try Checkpoint.writeAtomically(Data("step,loss,val_loss,lr,patches_per_s,elapsed\n".utf8), to: path)
+            try Checkpoint.writeAtomically(Data(header.utf8), to: path)
             return
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)

@@ -25,9 +25,11 @@ public struct TrainingData {
     public var inChannels: Int
     public var outChannels: Int
     public var patchShape: [Int]
-    /// Fitted on the inputs; applied to inputs (and to targets when `targetNormalization` is nil).
+    /// Fitted on the inputs (or, with `perImage`, fitted to each input by itself); applied to
+    /// inputs (and to targets when `targetNormalization` is nil).
     public var normalization: LucidImaging.Normalization
-    /// Fitted on the targets (CARE only).
+    /// Fitted on the targets (CARE, labelfree; labelfree with `perImage`: to each target channel
+    /// by itself).
     public var targetNormalization: LucidImaging.Normalization?
     /// Normalized images `[C, spatial…]`: per source the input, and the target for paired methods.
     public var sources: [[Tensor]]
@@ -61,8 +63,8 @@ public struct TrainingData {
             simulated = try SimulatedPairs(simulation, spatialRank: data.axes.spatialRank)
             if case .file(let psf) = simulation.psf { extraFiles = [psf] }
             paired = true
-        case .manifest:
-            throw TrainingDataError(path: "method", reason: "labelfree training is not available in lucid train yet")
+        case .manifest(let manifest):
+            return try loadLabelFree(recipe, manifest: manifest, seed: seed)
         }
 
         var sources: [[Tensor]] = []
@@ -132,10 +134,15 @@ public struct TrainingData {
 
     /// Reads `file` and returns its `[C, spatial…]` sampler inputs, checking axes, finiteness and size.
     static func planes(_ file: String, recipe: Recipe) throws -> [Tensor] {
-        let image = try Image.read(file)
+        try planes(of: try Image.read(file), name: file, recipe: recipe)
+    }
+
+    /// The `[C, spatial…]` sampler inputs of `image` (called `name` in errors), checking axes,
+    /// finiteness and size; `anyChannels` accepts several channels whatever `data.axes` says.
+    static func planes(of image: Image, name file: String, recipe: Recipe, anyChannels: Bool = false) throws -> [Tensor] {
         let axes = recipe.data.axes
         let channels = image.size("C")
-        if !axes.hasChannels && channels != 1 {
+        if !axes.hasChannels && !anyChannels && channels != 1 {
             throw TrainingDataError(path: file, reason: "has \(channels) channels (axes \(image.axes)) but data.axes is \(axes.rawValue); use \(axes.spatialRank == 2 ? "CYX" : "CZYX")")
         }
         if axes.spatialRank == 3 && image.axisIndex("Z") == nil {

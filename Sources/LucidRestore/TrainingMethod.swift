@@ -4,7 +4,7 @@ import LucidCore
 import LucidNN
 
 /// How a restoration method turns a batch into a loss: Noise2Self's grid masking, Noise2Void's
-/// blind spots, or a supervised pixel loss (Noise2Noise, CARE).
+/// blind spots, or a supervised pixel loss (Noise2Noise, CARE, label-free prediction).
 public enum TrainingMethod {
     /// Masked MSE on the grid-masked pixels; the phase cycles with the step.
     case noise2self(GridMasker)
@@ -24,8 +24,7 @@ public enum TrainingMethod {
                                                replacement: median ? .median : .uniform))
         case .noise2noise(let s): self = .supervised(s.loss)
         case .care(let s): self = .supervised(s.loss)
-        case .labelfree:
-            throw TrainingDataError(path: "method", reason: "labelfree training is not available in lucid train yet")
+        case .labelfree(let s): self = .supervised(s.loss)
         }
     }
 
@@ -59,6 +58,7 @@ public enum TrainingMethod {
         case .transpose: c.upsampling = .transposed
         }
         c.dropout = Float(m.dropout)
+        if m.kind == .fnet { c.outputKernel = 3 }
         if case .noise2void(let s) = recipe.settings, s.n2v2 {
             // N2V2 (Höck et al. 2022): max-blur pooling and no top skip connection.
             c.pooling = .maxBlur
@@ -88,14 +88,18 @@ public enum TrainingMethod {
             guard let target else {
                 throw TensorError.invalidArgument(op: "TrainingMethod.loss", detail: "a supervised method needs targets")
             }
-            let y = try net(Variable(input))
-            switch kind {
-            case .mse: return try mseLoss(y, Variable(target))
-            case .mae: return try maeLoss(y, Variable(target))
-            case .laplace:
-                let (mean, logScale) = try net.splitProbabilistic(y)
-                return try laplaceNLL(mean: mean, logScale: logScale, target: Variable(target))
-            }
+            return try TrainingMethod.supervisedLoss(kind, net, output: try net(Variable(input)), target: target)
+        }
+    }
+
+    /// The pixel loss `kind` of `net`'s `output` against `target`.
+    static func supervisedLoss(_ kind: PixelLoss, _ net: UNet, output y: Variable, target: Tensor) throws -> Variable {
+        switch kind {
+        case .mse: return try mseLoss(y, Variable(target))
+        case .mae: return try maeLoss(y, Variable(target))
+        case .laplace:
+            let (mean, logScale) = try net.splitProbabilistic(y)
+            return try laplaceNLL(mean: mean, logScale: logScale, target: Variable(target))
         }
     }
 
