@@ -132,7 +132,7 @@ public struct LabelFreeManifest: Equatable, Sendable {
             let line = record.line
             if record.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
             guard record.fields.count == names.count else {
-                throw error(line, "\(record.fields.count) fields, but the header (line \(header.line)) has \(names.count) columns")
+                throw error(line, "\(record.fields.count) field\(record.fields.count == 1 ? "" : "s"), but the header (line \(header.line)) has \(names.count) columns")
             }
             func field(_ name: String) -> String {
                 column[name].map { record.fields[$0].trimmingCharacters(in: .whitespaces) } ?? ""

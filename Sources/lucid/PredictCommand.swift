@@ -12,7 +12,10 @@ struct PredictCommand: ParsableCommand {
         discussion: """
             INPUT may be files, folders or globs. With one input, -o names the output file; with several \
             it names a folder. Without -o each result is written next to its input as NAME.restored.tif. \
-            Output is float32 in the input's intensity scale (or uint16, clipped), with axes and calibration kept.
+            Output is float32 in the input's intensity scale (or uint16, clipped), with axes and calibration kept. \
+            Label-free models give their targets' scale: z-scores when the targets were normalized per image \
+            (the default), one channel per target (a C axis when there are several); a model trained at \
+            data.pixel_size gets each input resampled to it and its output resampled back.
             """)
 
     @Argument(help: "Checkpoint folder written by `lucid train`.")

@@ -18,7 +18,7 @@ final class RecipeErrorTests: XCTestCase {
                     + "noise2self, noise2void, noise2noise, care, labelfree) [line 1]")
         assertError("method: noise2void\ndata:\n  train: a.tif\n  patchsize: [64, 64]\n",
                     "recipe.yaml: data.patchsize: unknown key (allowed: train, input, target, manifest, simulate, axes, "
-                    + "patch, validation, normalize, augment) [line 4]")
+                    + "patch, validation, normalize, augment, target_normalize, pixel_size, source_pixel_size) [line 4]")
         assertError("method: noise2void\ndata: {train: a.tif}\ntraining: {schedule: {kind: step, gamma: 0.1}}\n",
                     "recipe.yaml: training.schedule.gamma: unknown key (allowed: kind, factor, every, patience, warmup) [line 3]")
         assertError("method: noise2void\ndata: {train: a.tif}\nnoise2void: {grid: 4}\n",
@@ -100,7 +100,7 @@ final class RecipeErrorTests: XCTestCase {
         assertError("method: noise2noise\ndata: {target: a.tif}\n",
                     "recipe.yaml: data.input: missing (method noise2noise needs data.input and data.target file patterns) [line 2]")
         assertError("method: labelfree\ndata: {axes: YX}\n",
-                    "recipe.yaml: data.manifest: missing (method labelfree reads input/target pairs from a CSV file) [line 2]")
+                    "recipe.yaml: data.manifest: missing (method labelfree reads signal/target pairs from a CSV file) [line 2]")
         assertError("method: care\ndata: {target: t.tif, simulate: {photons: 3}}\n",
                     "recipe.yaml: data.simulate.psf: missing (a PSF model such as {model: born-wolf, na: 1.2, "
                     + "wavelength: 0.52}, or a PSF file) [line 2]")
@@ -152,7 +152,8 @@ final class RecipeErrorTests: XCTestCase {
         assertError("- a\n", "recipe.yaml: the recipe is not a mapping, so --set model.depth=3 cannot set a key in it",
                     overrides: ["model.depth=3"])
         assertError(base, "recipe.yaml: data.patchsize: unknown key (allowed: train, input, target, manifest, simulate, "
-                    + "axes, patch, validation, normalize, augment) [--set data.patchsize=3]", overrides: ["data.patchsize=3"])
+                    + "axes, patch, validation, normalize, augment, target_normalize, pixel_size, source_pixel_size) "
+                    + "[--set data.patchsize=3]", overrides: ["data.patchsize=3"])
         assertError(base, "recipe.yaml: model.depth: 0 is not allowed (an integer from 1 to 6) [--set model.depth=0]",
                     overrides: ["model.depth=0"])
         assertError(base, "recipe.yaml: data.patch: [3] is not allowed (2 sizes for the Y, X axes of data.axes YX) "
