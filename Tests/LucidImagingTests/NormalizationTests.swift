@@ -82,6 +82,12 @@ final class NormalizationTests: XCTestCase {
         let fitted = try Normalization.percentile(low: 3, high: 99.5, clip: true).fitted(to: x)
         let json = try JSONEncoder().encode(fitted)
         XCTAssertEqual(try JSONDecoder().decode(Normalization.self, from: json), fitted)
+        // perImage is saved; files written before it existed read as false.
+        let perImage = Normalization(method: .meanStd, perImage: true)
+        XCTAssertEqual(try JSONDecoder().decode(Normalization.self, from: try JSONEncoder().encode(perImage)), perImage)
+        let old = #"{"method": "meanStd", "low": 1, "high": 99.8, "clip": false, "offset": 2, "scale": 3}"#
+        XCTAssertEqual(try JSONDecoder().decode(Normalization.self, from: Data(old.utf8)),
+                       Normalization(method: .meanStd, offset: 2, scale: 3))
 
         // Constant data: no division by zero.
         let flat = Tensor(shape: [10], repeating: 7)

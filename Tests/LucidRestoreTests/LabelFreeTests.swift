@@ -406,3 +406,73 @@ final class LabelFreeTests: XCTestCase {
 private extension Tensor {
     func map(_ f: (Float) -> Float) -> Tensor { try! Tensor(shape: shape, scalars: scalars.map(f)) }
 }
+
+/// The contract recipe through the built `lucid` binary: train, predict, evaluate.
+final class LabelFreeCommandLineTests: XCTestCase {
+    /// The `lucid` binary next to the test bundle in the build folder.
+    private var binary: URL? {
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? Bundle.main.bundlePath)
+        while dir.path != "/" {
+            dir.deleteLastPathComponent()
+            let candidate = dir.appendingPathComponent("lucid")
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDir), !isDir.boolValue { return candidate }
+        }
+        return nil
+    }
+
+    /// Runs `lucid args` in `dir`; stdout and stderr apart.
+    private func lucid(_ args: [String], in dir: String) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let (out, err) = (Pipe(), Pipe())
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    func testContractRecipeTrainsPredictsAndEvaluates() throws {
+        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
+        let dir = NSTemporaryDirectory() + "lucid-labelfree-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rows = "signal,target\n"
+        for (name, seed) in [("a", UInt64(1)), ("b", 2)] {
+            let specimen = try SyntheticSpecimen(shape: [64, 64], seed: seed).render()
+            try Image(data: specimen.map { 200 + 800 * $0 }, axes: "YX").write(to: "\(dir)/s-\(name).tif", as: .uint16)
+            try Image(data: specimen.map { $0 * $0 }, axes: "YX").write(to: "\(dir)/t-\(name).tif")
+            rows += "s-\(name).tif,t-\(name).tif\n"
+        }
+        try Data(rows.utf8).write(to: URL(fileURLWithPath: "\(dir)/pairs.csv"))
+        try Data(LabelFreeTests.contractRecipe.utf8).write(to: URL(fileURLWithPath: "\(dir)/recipe.yaml"))
+
+        var r = try lucid(["train", "recipe.yaml", "--set", "training.steps=2", "--set", "training.batch=2",
+                           "--set", "training.validate_every=2"], in: dir)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("completed at step 2"), r.err)
+        r = try lucid(["predict", "Checkpoints/labelfree-run", "s-a.tif", "s-b.tif", "-o", "pred"], in: dir)
+        XCTAssertEqual(r.status, 0, r.err)
+        r = try lucid(["evaluate", "pred/s-a.tif", "pred/s-b.tif", "--reference", "t-a.tif", "--reference", "t-b.tif",
+                       "--metric", "pearson"], in: dir)
+        XCTAssertEqual(r.status, 0, r.err)
+        let lines = r.out.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, r.out)
+        XCTAssertTrue(lines[0].hasPrefix("{\"prediction\": \"pred/s-a.tif\", \"reference\": \"t-a.tif\", \"pearson\": "), r.out)
+        XCTAssertTrue(lines[1].hasPrefix("{\"prediction\": \"pred/s-b.tif\", \"reference\": \"t-b.tif\", \"pearson\": "), r.out)
+        XCTAssertTrue(r.err.contains("Pearson r"), r.err)
+        // One pair: the single JSON object of before.
+        r = try lucid(["evaluate", "pred/s-a.tif", "--reference", "t-a.tif", "--metric", "pearson", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("{\"pearson\": ") && r.out.split(separator: "\n").count == 1, r.out)
+        XCTAssertEqual(r.err, "")
+        r = try lucid(["evaluate", "pred/s-a.tif", "pred/s-b.tif", "--reference", "t-a.tif"], in: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("2 predictions but 1 --reference image; give one --reference per prediction, in order"), r.err)
+    }
+}
