@@ -3,7 +3,8 @@ import LucidCore
 import LucidImaging
 
 extension TrainingData {
-    /// Label-free training data from the manifest at `path` (see `LabelFreeManifest`).
+    /// Label-free training data from the recipe's manifest (see `LabelFreeManifest`), or from
+    /// its `data.input` and `data.target` files matched by name (each pair a training row).
     ///
     /// Rows marked `test` are not read. Each row's signal (its `signal_channel`s) becomes the
     /// input, the channels of its targets (in column order) the output channels. With
@@ -12,35 +13,55 @@ extension TrainingData {
     /// signal image as a whole and to each target channel by itself, otherwise to all training
     /// rows. Validation patches come from the `val` rows when there are any, else from the
     /// training images as for the other methods.
-    static func loadLabelFree(_ recipe: Recipe, manifest path: String, seed: UInt64) throws -> TrainingData {
+    static func loadLabelFree(_ recipe: Recipe, seed: UInt64) throws -> TrainingData {
         let data = recipe.data
-        let manifest = try LabelFreeManifest.read(path)
-        let trainRows = manifest.rows(.train), validationRows = manifest.rows(.validation)
-        guard !trainRows.isEmpty else {
-            throw TrainingDataError(path: "\(path) line 1", reason: """
-                the split column leaves no rows to train on (\(manifest.rows(.test).count) test, \
-                \(validationRows.count) validation; rows marked train are trained on)
-                """)
+        // Rows with the place errors name ("pairs.csv line 3") and how other rows refer to it ("line 3").
+        typealias Row = (row: LabelFreeManifest.Row, place: String, name: String)
+        var trainRows: [Row] = [], validationRows: [Row] = []
+        var files: [String] = []
+        switch data.source {
+        case .manifest(let path):
+            let manifest = try LabelFreeManifest.read(path)
+            func rows(_ split: LabelFreeManifest.Split) -> [Row] {
+                manifest.rows(split).map { ($0, "\(path) line \($0.line)", "line \($0.line)") }
+            }
+            (trainRows, validationRows) = (rows(.train), rows(.validation))
+            guard !trainRows.isEmpty else {
+                throw TrainingDataError(path: "\(path) line 1", reason: """
+                    the split column leaves no rows to train on (\(manifest.rows(.test).count) test, \
+                    \(validationRows.count) validation; rows marked train are trained on)
+                    """)
+            }
+            files = [path]
+        case let .paired(input, target):
+            let pairs = try ImageFiles.pairs(sources: try ImageFiles.resolve(input), targets: try ImageFiles.resolve(target))
+            trainRows = pairs.map { pair in
+                (LabelFreeManifest.Row(line: 0, signal: .init(path: pair.source, channels: nil),
+                                       targets: [.init(path: pair.target, channels: nil)], split: .train),
+                 pair.source, pair.source)
+            }
+        case .noisy, .simulated:
+            throw TrainingDataError(path: "data", reason: "method labelfree needs data.manifest, or data.input and data.target")
         }
         let inputNormalization = data.normalize.normalization
         let targetConfig = (data.targetNormalize ?? data.normalize).normalization
-        var files = [path], seen: Set<String> = [path]
-        var first: (line: Int, inChannels: Int, outChannels: Int)?
+        var seen = Set(files)
+        var first: (name: String, inChannels: Int, outChannels: Int)?
 
-        func load(_ rows: [LabelFreeManifest.Row]) throws -> [[Tensor]] {
+        func load(_ rows: [Row]) throws -> [[Tensor]] {
             var sources: [[Tensor]] = []
-            for row in rows {
-                let pair = try LabelFreePair(row: row, manifest: path, recipe: recipe)
+            for (row, place, name) in rows {
+                let pair = try LabelFreePair(row: row, place: place, recipe: recipe)
                 let input = try pair.input(inputNormalization)
                 let target = try pair.targets(targetConfig)
                 let (inChannels, outChannels) = (input[0].shape[0], target[0].shape[0])
                 if let first, first.inChannels != inChannels || first.outChannels != outChannels {
                     throw pair.error("""
-                        \(inChannels) signal and \(outChannels) target channels, but line \(first.line) has \
+                        \(inChannels) signal and \(outChannels) target channels, but \(first.name) has \
                         \(first.inChannels) and \(first.outChannels); every row must give the same channels
                         """)
                 }
-                if first == nil { first = (row.line, inChannels, outChannels) }
+                if first == nil { first = (name, inChannels, outChannels) }
                 sources += zip(input, target).map { [$0, $1] }
                 for file in [row.signal.path] + row.targets.map(\.path) where seen.insert(file).inserted {
                     files.append(file)
@@ -93,25 +114,26 @@ extension TrainingData {
 /// The images of one manifest row, read, channel-selected, checked and resampled.
 private struct LabelFreePair {
     let row: LabelFreeManifest.Row
-    let manifest: String
+    /// Where errors say the row is (`pairs.csv line 3`, or the signal file).
+    let place: String
     let recipe: Recipe
     /// The signal's selected channels (a C axis when several).
     let signal: Image
     /// Per target column, one single-channel image per selected channel.
     let targets: [[Image]]
 
-    init(row: LabelFreeManifest.Row, manifest: String, recipe: Recipe) throws {
+    init(row: LabelFreeManifest.Row, place: String, recipe: Recipe) throws {
         self.row = row
-        self.manifest = manifest
+        self.place = place
         self.recipe = recipe
-        let error = { (reason: String) in TrainingDataError(path: "\(manifest) line \(row.line)", reason: reason) }
+        let error = { (reason: String) in TrainingDataError(path: place, reason: reason) }
         func read(_ reference: LabelFreeManifest.ImageReference, _ column: String) throws -> Image {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: reference.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
                 throw error("\(column) file '\(reference.path)' does not exist")
             }
             do { return try Image.read(reference.path) } catch {
-                throw TrainingDataError(path: "\(manifest) line \(row.line)", reason: "\(column) file: \(error)")
+                throw TrainingDataError(path: place, reason: "\(column) file: \(error)")
             }
         }
         func select(_ image: Image, _ channels: [Int], _ column: String, _ file: String) throws -> Image {
@@ -165,12 +187,12 @@ private struct LabelFreePair {
     static func targetColumn(_ k: Int) -> String { k == 0 ? "target" : "target\(k + 1)" }
 
     func error(_ reason: String) -> TrainingDataError {
-        TrainingDataError(path: "\(manifest) line \(row.line)", reason: reason)
+        TrainingDataError(path: place, reason: reason)
     }
 
     /// The signal's `[C, spatial…]` sampler pieces, normalized by themselves when `normalization.perImage`.
     func input(_ normalization: LucidImaging.Normalization) throws -> [Tensor] {
-        let pieces = try TrainingData.planes(of: signal, name: "\(manifest) line \(row.line): signal '\(row.signal.path)'",
+        let pieces = try TrainingData.planes(of: signal, name: "\(place): signal '\(row.signal.path)'",
                                              recipe: recipe)
         guard normalization.perImage else { return pieces }
         let fitted = try normalization.fitted(to: signal.data)
@@ -181,7 +203,7 @@ private struct LabelFreePair {
     func targets(_ normalization: LucidImaging.Normalization) throws -> [Tensor] {
         var channels: [[Tensor]] = []
         for (k, images) in targets.enumerated() {
-            let name = "\(manifest) line \(row.line): \(LabelFreePair.targetColumn(k)) '\(row.targets[k].path)'"
+            let name = "\(place): \(LabelFreePair.targetColumn(k)) '\(row.targets[k].path)'"
             for image in images {
                 var pieces = try TrainingData.planes(of: image, name: name,
                                                      recipe: recipe, anyChannels: true)

@@ -162,11 +162,15 @@ struct RecipeValidator {
                     : "method noise2noise needs data.input and data.target file patterns")
             }
         case .labelfree:
-            try forbid(["simulate"], "it reads signal/target pairs from data.manifest")
-            guard let manifest = try d.string("manifest", describe: "a CSV file name") else {
-                throw d.missing("manifest", "method labelfree reads signal/target pairs from a CSV file")
+            try forbid(["simulate"], "it reads signal/target pairs from data.manifest, or data.input and data.target")
+            // A manifest, else signal and target files matched by name, as the paired methods.
+            if let manifest = try d.string("manifest", describe: "a CSV file name") {
+                source = .manifest(manifest)
+            } else if let input = try d.string("input"), let target = try d.string("target") {
+                source = .paired(input: input, target: target)
+            } else {
+                throw d.missing("manifest", "method labelfree reads signal/target pairs from a CSV file, or from data.input and data.target file patterns matched by name")
             }
-            source = .manifest(manifest)
         }
         if !labelFree {
             try forbid(Self.labelFreeDataKeys, "only method labelfree reads it")

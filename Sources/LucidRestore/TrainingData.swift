@@ -44,6 +44,7 @@ public struct TrainingData {
 
     /// Reads the recipe's data. The validation patches are sampled with a generator seeded by `seed`.
     public static func load(_ recipe: Recipe, seed: UInt64) throws -> TrainingData {
+        if recipe.method.isLabelFree { return try loadLabelFree(recipe, seed: seed) }
         let data = recipe.data
         let paired: Bool
         var inputFiles: [String], targetFiles: [String] = []
@@ -63,8 +64,8 @@ public struct TrainingData {
             simulated = try SimulatedPairs(simulation, spatialRank: data.axes.spatialRank)
             if case .file(let psf) = simulation.psf { extraFiles = [psf] }
             paired = true
-        case .manifest(let manifest):
-            return try loadLabelFree(recipe, manifest: manifest, seed: seed)
+        case .manifest:
+            throw TrainingDataError(path: "data.manifest", reason: "only method labelfree reads a manifest")
         }
 
         var sources: [[Tensor]] = []

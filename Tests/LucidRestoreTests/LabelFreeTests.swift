@@ -194,6 +194,35 @@ final class LabelFreeTests: XCTestCase {
 
     // MARK: - training and prediction
 
+    /// Without a manifest, signal and target files pair by name as for CARE (all of them train).
+    func testFoldersMatchedByName() throws {
+        let dir = try tempDir()
+        for sub in ["bf", "fluo"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true) }
+        for (name, seed) in [("a", UInt64(1)), ("b", 2)] {
+            try writePair(dir, name, shape: [24, 24], seed: seed)
+            try FileManager.default.moveItem(atPath: "\(dir)/s-\(name).tif", toPath: "\(dir)/bf/\(name).tif")
+            try FileManager.default.moveItem(atPath: "\(dir)/t-\(name).tif", toPath: "\(dir)/fluo/\(name).tif")
+        }
+        let yaml = """
+            method: labelfree
+            data: {input: "\(dir)/bf/*.tif", target: "\(dir)/fluo/*.tif", patch: [16, 16]}
+            model: {depth: 1, filters: 4}
+            """
+        let recipe = try Recipe.parse(yaml: yaml)
+        XCTAssertEqual(recipe.data.source, .paired(input: "\(dir)/bf/*.tif", target: "\(dir)/fluo/*.tif"))
+        XCTAssertEqual(try Recipe.parse(yaml: recipe.yaml()), recipe)
+        let data = try TrainingData.load(recipe, seed: 0)
+        XCTAssertEqual(data.files, ["\(dir)/bf/a.tif", "\(dir)/fluo/a.tif", "\(dir)/bf/b.tif", "\(dir)/fluo/b.tif"])
+        XCTAssertEqual(data.sources.count, 2)
+        XCTAssertEqual(Double(data.sources[1][1].scalars.reduce(0, +)), 0, accuracy: 1e-2, "each target z-scored")
+        // Errors name the signal file of the pair.
+        try Image(data: Tensor(zeros: [24, 30]), axes: "YX").write(to: "\(dir)/fluo/b.tif")
+        XCTAssertThrowsError(try TrainingData.load(recipe, seed: 0)) {
+            XCTAssertEqual("\($0)", "\(dir)/bf/b.tif: target '\(dir)/fluo/b.tif' has shape [24, 30] (axes YX), but signal "
+                           + "'\(dir)/bf/b.tif' has [24, 24] (axes YX); a pair must be two images of one scene on one grid")
+        }
+    }
+
     /// The contract recipe trains from a manifest (val rows validate, test rows are never read),
     /// logs validation Pearson r, records per-image normalization, and its checkpoint predicts
     /// whole images whose result does not move when the input is rescaled.

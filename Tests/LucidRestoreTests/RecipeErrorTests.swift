@@ -100,7 +100,8 @@ final class RecipeErrorTests: XCTestCase {
         assertError("method: noise2noise\ndata: {target: a.tif}\n",
                     "recipe.yaml: data.input: missing (method noise2noise needs data.input and data.target file patterns) [line 2]")
         assertError("method: labelfree\ndata: {axes: YX}\n",
-                    "recipe.yaml: data.manifest: missing (method labelfree reads signal/target pairs from a CSV file) [line 2]")
+                    "recipe.yaml: data.manifest: missing (method labelfree reads signal/target pairs from a CSV file, or from "
+                    + "data.input and data.target file patterns matched by name) [line 2]")
         assertError("method: care\ndata: {target: t.tif, simulate: {photons: 3}}\n",
                     "recipe.yaml: data.simulate.psf: missing (a PSF model such as {model: born-wolf, na: 1.2, "
                     + "wavelength: 0.52}, or a PSF file) [line 2]")
