@@ -232,7 +232,7 @@ final class LabelFreeTests: XCTestCase {
         try write("signal,target,split\ns-a.tif,t-a.tif,train\ns-b.tif,t-b.tif,train\ns-c.tif,t-c.tif,val\nmissing.tif,t-x.tif,test\n",
                   to: "\(dir)/pairs.csv")
         let recipe = try Recipe.parse(yaml: Self.contractRecipe, overrides: [
-            "data.manifest=\(dir)/pairs.csv", "output=\(dir)/run", "training.steps=4", "training.validate_every=2"])
+            "data.manifest=\(dir)/pairs.csv", "output=\(dir)/run", "training.steps=4", "training.batch=4", "training.validate_every=2"])
         let data = try TrainingData.load(recipe, seed: 0)
         XCTAssertEqual(data.sources.count, 2)
         XCTAssertEqual(data.validationSize, 2, "the val image (72 × 80) covered once by 64 × 64 patches")
