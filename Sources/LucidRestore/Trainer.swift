@@ -113,6 +113,8 @@ public final class Trainer {
         var normalization = data.normalization, targetNormalization = data.targetNormalization
         let metricsPath = Checkpoint.join(output, "metrics.csv")
         let header = metricsHeader(outChannels: data.outChannels)
+        // The empty val_loss (and val_pearson…) fields of a step without validation.
+        let emptyValidation = String(repeating: ",", count: header.split(separator: ",").count - 6)
         if resume {
             let ckpt = try Checkpoint.load(directory: output)
             try checkResumable(ckpt, digests: digests)
@@ -198,7 +200,7 @@ public final class Trainer {
             losses.append(value)
             runningLoss = runningLoss.map { 0.95 * $0 + 0.05 * Double(value) } ?? Double(value)
 
-            var validationText = recipe.method.isLabelFree ? "," + String(repeating: ",", count: data.outChannels > 1 ? data.outChannels : 0) : ""
+            var validationText = emptyValidation
             let validateNow = t.validateEvery > 0 && (step % t.validateEvery == 0 || step == t.steps)
             if validateNow && hasValidation {
                 let (v, pearson) = try validate(net, method: method, data: data, seed: seed, phases: phases)

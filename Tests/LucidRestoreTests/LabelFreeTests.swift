@@ -314,8 +314,12 @@ final class LabelFreeTests: XCTestCase {
 
         let summary = try train(recipe)
         XCTAssertEqual(summary.validationPearson.map { $0.pearson.count }, [3])
-        let header = try String(contentsOfFile: "\(dir)/run/metrics.csv", encoding: .utf8).split(separator: "\n")[0]
-        XCTAssertEqual(header, "step,loss,val_loss,val_pearson,val_pearson_0,val_pearson_1,val_pearson_2,lr,patches_per_s,elapsed")
+        let csv = try String(contentsOfFile: "\(dir)/run/metrics.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv[0], "step,loss,val_loss,val_pearson,val_pearson_0,val_pearson_1,val_pearson_2,lr,patches_per_s,elapsed")
+        for row in csv.dropFirst() { XCTAssertEqual(row.split(separator: ",", omittingEmptySubsequences: false).count, 10, "\(row)") }
+        let r = summary.validationPearson[0].pearson
+        XCTAssertEqual(csv[2].split(separator: ",").dropFirst(3).prefix(4).compactMap { Double($0) },
+                       [r.reduce(0, +) / 3] + r)
         let ckpt = try Checkpoint.load(directory: "\(dir)/run")
         XCTAssertEqual(ckpt.metadata.pixelSize, 0.2)
         XCTAssertEqual(ckpt.metadata.model.outChannels, 3)
