@@ -87,7 +87,8 @@ extension TrainingData {
         training = normalized(training)
         validationSources = normalized(validationSources)
 
-        let (inChannels, outChannels) = (first!.inChannels, first!.outChannels)
+        guard let first else { throw TrainingDataError(path: "data", reason: "no image pairs to train on") }
+        let (inChannels, outChannels) = (first.inChannels, first.outChannels)
         var validation = [Tensor(zeros: [0, inChannels] + data.patch), Tensor(zeros: [0, outChannels] + data.patch)]
         if data.validation > 0 {
             let patchPixels = data.patch.reduce(1, *)
