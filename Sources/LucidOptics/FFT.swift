@@ -82,6 +82,52 @@ public final class RealFFTPlan: @unchecked Sendable {
     }
 }
 
+/// An FFTW single-precision complex-to-complex plan pair for one N-d shape, working in place on
+/// interleaved `(re, im)` floats. Execution is thread-safe; plans come from `FFT.complexPlan`.
+/// Transforms are unnormalized: `inverse(forward(x))` is `x · count`.
+public final class ComplexFFTPlan: @unchecked Sendable {
+    /// Logical shape.
+    public let shape: [Int]
+    /// Number of complex points (product of `shape`).
+    public let count: Int
+    private let forwardPlan: fftwf_plan
+    private let inversePlan: fftwf_plan
+
+    fileprivate init(shape: [Int], flags: UInt32) {
+        self.shape = shape
+        count = shape.reduce(1, *)
+        let scratch = FFTWBuffer(count: 2 * count)
+        let n = shape.map { Int32($0) }
+        let cplx = UnsafeMutableRawPointer(scratch.base).assumingMemoryBound(to: fftwf_complex.self)
+        forwardPlan = fftwf_plan_dft(Int32(shape.count), n, cplx, cplx, FFTW_FORWARD, flags)!
+        inversePlan = fftwf_plan_dft(Int32(shape.count), n, cplx, cplx, FFTW_BACKWARD, flags)!
+    }
+
+    deinit {
+        fftwf_destroy_plan(forwardPlan)
+        fftwf_destroy_plan(inversePlan)
+    }
+
+    /// Forward transform (`e^{-2πi…}`), in place on `2·count` interleaved floats (FFTW-aligned).
+    public func forward(_ buffer: UnsafeMutablePointer<Float>) {
+        let c = UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: fftwf_complex.self)
+        fftwf_execute_dft(forwardPlan, c, c)
+    }
+
+    /// Inverse transform (`e^{+2πi…}`, unnormalized), in place.
+    public func inverse(_ buffer: UnsafeMutablePointer<Float>) {
+        let c = UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: fftwf_complex.self)
+        fftwf_execute_dft(inversePlan, c, c)
+    }
+
+    /// A zeroed buffer of `2·count` floats.
+    public func makeBuffer() -> FFTWBuffer {
+        let b = FFTWBuffer(count: 2 * count)
+        b.zero()
+        return b
+    }
+}
+
 /// FFTW plumbing: plan cache, thread setup, FFT-friendly sizes.
 public enum FFT {
     private struct Key: Hashable { let shape: [Int]; let threads: Int }
@@ -112,10 +158,33 @@ public enum FFT {
         return p
     }
 
+    nonisolated(unsafe) private static var complexCache: [Key: ComplexFFTPlan] = [:]
+
+    /// The cached in-place complex plan for `shape` with `threads` FFTW threads. Planned with
+    /// `FFTW_ESTIMATE`, so the same shape gets the same algorithm (bit-identical results) in
+    /// every process.
+    public static func complexPlan(shape: [Int], threads: Int = Threads.count) throws -> ComplexFFTPlan {
+        guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }), threads > 0 else {
+            throw TensorError.invalidArgument(op: "FFT.complexPlan", detail: "shape \(shape) must have positive extents and threads \(threads) must be positive")
+        }
+        lock.lock(); defer { lock.unlock() }
+        let key = Key(shape: shape, threads: threads)
+        if let p = complexCache[key] { return p }
+        if !threadsReady {
+            fftwf_init_threads()
+            threadsReady = true
+        }
+        fftwf_plan_with_nthreads(Int32(threads))
+        let p = ComplexFFTPlan(shape: shape, flags: FFTW_ESTIMATE)
+        complexCache[key] = p
+        return p
+    }
+
     /// Forgets every cached plan (frees their memory).
     public static func clearCache() {
         lock.lock(); defer { lock.unlock() }
         cache.removeAll()
+        complexCache.removeAll()
         prunedCache.removeAll()
     }
 

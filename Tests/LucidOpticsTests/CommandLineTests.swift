@@ -29,6 +29,23 @@ final class CommandLineTests: XCTestCase {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    func testSimulateBrightfieldWritesPairsAndManifest() throws {
+        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lucid-brightfield-cli-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var r = try lucid(["simulate", "brightfield", "--output", "ds", "--count", "5", "--shape", "8,32,32", "--seed", "2"], in: dir)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("wrote 5 pairs [8, 32, 32] to ds (pairs.csv: 4 train, 1 test)"), r.output)
+        let csv = try String(contentsOf: dir.appendingPathComponent("ds/pairs.csv"), encoding: .utf8)
+        XCTAssertTrue(csv.hasPrefix("signal,target,split\nsignal/000.tif,target/000.tif,train\n"), csv)
+        XCTAssertTrue(csv.hasSuffix("signal/004.tif,target/004.tif,test\n"), csv)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("ds/target/004.tif").path))
+        r = try lucid(["simulate", "brightfield", "--output", "bad", "--shape", "64"], in: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.output.contains("--shape 64 must be Y,X or Z,Y,X"), r.output)
+    }
+
     func testPSFSimulateDeconvolveMeasure() throws {
         guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lucid-optics-cli-\(getpid())")
