@@ -30,11 +30,10 @@ let package = Package(
                        providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4",
                        providers: [.apt(["libtiff-dev"])]),
-        .systemLibrary(name: "CMalloc"),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
-        .target(name: "LucidCore", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: fast),
+        .target(name: "LucidCore", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "LucidAutograd", dependencies: ["LucidCore"], swiftSettings: fast),
         .target(name: "LucidNN", dependencies: ["LucidAutograd"], swiftSettings: fast),
         .target(name: "LucidOptics", dependencies: ["LucidCore", "CFFTW"], swiftSettings: fast),

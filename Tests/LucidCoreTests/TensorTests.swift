@@ -47,4 +47,38 @@ final class TensorTests: XCTestCase {
         }
         XCTAssertEqual(hits, [Int](repeating: 1, count: 1000))
     }
+
+    func testFreedLargeStorageIsReusedAndTrimmed() {
+        StorageCache.trim()
+        let count = 300_000   // above StorageCache.minimumBytes
+        var first: UnsafeMutablePointer<Float>?
+        do {
+            let t = Tensor(zeros: [count])
+            first = t.storage.base
+        }
+        XCTAssertEqual(StorageCache.cachedBytes, StorageCache.blockSize(count * 4))
+        let again = Tensor(uninitialized: [count])
+        XCTAssertEqual(again.storage.base, first, "a freed block of the same size is handed out again")
+        XCTAssertEqual(StorageCache.cachedBytes, 0)
+        let other = Tensor(zeros: [count + 5000])
+        XCTAssertNotEqual(other.storage.base, first)
+        StorageCache.trim()
+        XCTAssertEqual(StorageCache.cachedBytes, 0)
+        // Small tensors bypass the cache.
+        do { _ = Tensor(zeros: [100]) }
+        XCTAssertEqual(StorageCache.cachedBytes, 0)
+    }
+
+    func testManyTrainingLikeStepsDoNotGrowTheCache() {
+        StorageCache.trim()
+        var high = 0
+        for step in 0..<50 {
+            // Tensors of a few recurring sizes, freed in a different order each step.
+            var live = [Tensor(zeros: [40_000]), Tensor(zeros: [90_000]), Tensor(zeros: [250_000])]
+            if step % 2 == 0 { live.reverse() }
+            live.removeAll()
+            if step == 0 { high = StorageCache.cachedBytes }
+            XCTAssertEqual(StorageCache.cachedBytes, high, "step \(step)")
+        }
+    }
 }
