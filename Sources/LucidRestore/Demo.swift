@@ -48,12 +48,12 @@ public struct Demo {
     }
 
     /// Trains `recipe(steps, checkpoint)` into `checkpoint` for about `seconds` (counted from
-    /// the call): a short run measures the time a step takes, then the folder is replaced by a
-    /// run of as many steps as fit. `name` names the method in the log line. Returns the steps.
-    static func train(for seconds: Double, checkpoint: String, name: String, log: (String) -> Void,
+    /// the call): a run of `probeSteps` measures the time a step takes, then the folder is
+    /// replaced by a run of as many steps as fit (the probe is kept when no more fit). `name`
+    /// names the method in the log line. Returns the steps.
+    static func train(for seconds: Double, probeSteps: Int = 12, checkpoint: String, name: String, log: (String) -> Void,
                       recipe: (_ steps: Int, _ checkpoint: String) throws -> Recipe) throws -> Int {
         try? FileManager.default.removeItem(atPath: checkpoint)
-        let probeSteps = 12
         let probe = Trainer(recipe: try recipe(probeSteps, checkpoint), output: checkpoint)
         probe.showProgress = false
         let start = Date()
@@ -62,6 +62,7 @@ public struct Demo {
         let steps = max(probeSteps, Int(max(0, seconds - Date().timeIntervalSince(start)) / perStep))
         log(String(format: "training %@ for %d steps (%.0f ms a step, about %.0f s)", name, steps, perStep * 1000,
                    Double(steps) * perStep))
+        if steps == probeSteps { return steps }
         try? FileManager.default.removeItem(atPath: checkpoint)
         _ = try Trainer(recipe: try recipe(steps, checkpoint), output: checkpoint).run()
         return steps

@@ -23,6 +23,8 @@ public struct LabelFreeDemo {
     public var pairs = 12
     /// Seed of the first pair (pair i uses seed + i).
     public var seed: UInt64 = 1
+    /// Steps of the run that measures the training speed (the fewest the demo trains).
+    var probeSteps = 12
 
     public init() {}
 
@@ -78,7 +80,7 @@ public struct LabelFreeDemo {
         guard zip(shape, minimum).allSatisfy({ $0 >= $1 }) else {
             throw fail("shape \(shape) is smaller than the training patch \(minimum)")
         }
-        guard pairs >= 2 else { throw fail("\(pairs) pairs: at least 2 (one to train on, one held out)") }
+        guard pairs >= 2 else { throw fail("pairs \(pairs) must be at least 2 (one to train on, one held out)") }
         guard seconds > 0, seconds.isFinite else { throw fail("seconds \(seconds) must be positive") }
     }
 
@@ -100,7 +102,7 @@ public struct LabelFreeDemo {
 
         let checkpoint = Checkpoint.join(output, "checkpoint")
         let start = Date()
-        let steps = try Demo.train(for: seconds, checkpoint: checkpoint, name: "label-free", log: log) { steps, folder in
+        let steps = try Demo.train(for: seconds, probeSteps: probeSteps, checkpoint: checkpoint, name: "label-free", log: log) { steps, folder in
             try recipe(manifest: manifestPath, steps: steps, checkpoint: folder)
         }
         let trainingSeconds = Date().timeIntervalSince(start)
