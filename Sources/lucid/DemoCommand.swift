@@ -67,10 +67,11 @@ struct DemoLabelFree: ParsableCommand {
         abstract: "Train label-free prediction (brightfield → nuclei fluorescence) on synthetic pairs and predict held-out ones.",
         discussion: """
             Simulates brightfield/fluorescence pairs (as `lucid simulate brightfield`, into OUTPUT/data, the \
-            last 20% held out), trains the 2D label-free U-Net recipe on the others (a 3D U-Net for Z,Y,X \
-            shapes), predicts the held-out brightfield images and writes brightfield.tif, predicted.tif, \
-            truth.tif, comparison.png (brightfield | predicted | truth) and metrics.json (Pearson r per \
-            held-out image and the mean) into the output folder.
+            last 20% held out), trains the label-free U-Net recipe on the others (depth 2, 64×64 patches, \
+            batch 8, lr 1e-3; 3D shapes: a 3D U-Net on 16×64×64 patches, batch 4; --filters 32 gives the \
+            issue's 2D recipe exactly), predicts the held-out brightfield images and writes brightfield.tif, \
+            predicted.tif, truth.tif, comparison.png (brightfield | predicted | truth) and metrics.json \
+            (Pearson r per held-out image and the mean) into the output folder.
             """)
 
     @Option(name: [.short, .customLong("output")], help: "Output folder.")
@@ -85,6 +86,9 @@ struct DemoLabelFree: ParsableCommand {
     @Option(help: "Image pairs to simulate; the last 20% are held out.")
     var pairs = 12
 
+    @Option(help: "Filters of the U-Net's first level (the issue's 2D recipe: 32; 16 trains about 3.4× faster a step).")
+    var filters = 16
+
     @Option(help: "Threads for Lucid and OpenBLAS (default: all cores).")
     var threads: Int?
 
@@ -94,6 +98,7 @@ struct DemoLabelFree: ParsableCommand {
         demo.output = output
         demo.seconds = seconds
         demo.pairs = pairs
+        demo.filters = filters
         let parts = shape.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard parts.count == 2 || parts.count == 3, parts.allSatisfy({ $0 != nil }) else {
             throw ValidationError("--shape \(shape) must be Y,X or Z,Y,X (e.g. 256,256 or 32,128,128)")

@@ -90,7 +90,8 @@ final class LabelFreeDemoTests: XCTestCase {
         XCTAssertEqual(metrics["steps"] as? Int, 3)
         let checkpoint = try Checkpoint.load(directory: "\(dir)/out/checkpoint")
         XCTAssertEqual(checkpoint.metadata.step, 3)
-        XCTAssertEqual(checkpoint.metadata.model.firstFilters, 32, "the contract recipe's net")
+        XCTAssertEqual(checkpoint.metadata.model.firstFilters, 16)
+        XCTAssertEqual(checkpoint.metadata.model.depth, 2)
         XCTAssertEqual(metrics["shape"] as? [Int], [64, 64])
     }
 
@@ -101,6 +102,11 @@ final class LabelFreeDemoTests: XCTestCase {
             XCTAssertEqual("\($0)", "demo labelfree: invalid argument: shape [16, 48, 128] is smaller than the training patch [16, 64, 64]")
         }
         demo.shape = [64, 64]
+        demo.filters = 0
+        XCTAssertThrowsError(try demo.validate()) {
+            XCTAssertEqual("\($0)", "demo labelfree: invalid argument: filters 0 must be from 1 to 1024")
+        }
+        demo.filters = 32
         demo.pairs = 1
         XCTAssertThrowsError(try demo.validate()) {
             XCTAssertEqual("\($0)", "demo labelfree: invalid argument: pairs 1 must be at least 2 (one to train on, one held out)")
