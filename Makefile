@@ -5,7 +5,7 @@ CONFIG = -c release
 APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev pkg-config
 LUCID = .build/release/lucid
 
-.PHONY: deps build test demo bench bench-reference clean
+.PHONY: deps build test demo demo-labelfree bench bench-reference clean
 
 ## Install the Debian packages Lucid links against, when missing.
 deps:
@@ -28,6 +28,11 @@ test: deps
 ## Train a Noise2Self denoiser on the built-in synthetic dataset and restore it.
 demo: build
 	$(LUCID) demo
+
+## Train label-free prediction (brightfield → nuclei fluorescence) on synthetic pairs and
+## score it on held-out ones.
+demo-labelfree: build
+	$(LUCID) demo labelfree
 
 ## Benchmarks as JSON lines (see README for the PyTorch comparison).
 bench: build

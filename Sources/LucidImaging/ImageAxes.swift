@@ -20,6 +20,30 @@ extension Image {
         return out
     }
 
+    /// The channels `channels` of the image, in that order: a `C` axis of that size when there are
+    /// several, no `C` axis for one. An image without a `C` axis has the one channel 0. Throws
+    /// naming the first channel the image does not have.
+    public func selectingChannels(_ channels: [Int]) throws -> Image {
+        let count = size("C")
+        guard !channels.isEmpty else {
+            throw ImagingError.invalidArgument(op: "selectingChannels", detail: "no channel chosen")
+        }
+        if let bad = channels.first(where: { $0 < 0 || $0 >= count }) {
+            throw ImagingError.invalidArgument(op: "selectingChannels",
+                detail: "channel \(bad) is out of range: the image has \(count) channel\(count == 1 ? "" : "s") (axes \(axes))")
+        }
+        guard let axis = axisIndex("C") else { return self }
+        var out = self
+        out.data = try Tensor.concat(channels.map { try data.slice(axis: axis, range: $0..<($0 + 1)) }, axis: axis)
+        if channels.count == 1 {
+            var shape = out.data.shape
+            shape.remove(at: axis)
+            out.data = try out.data.reshaped(shape)
+            out.axes = axes.replacingOccurrences(of: "C", with: "")
+        }
+        return out
+    }
+
     /// How `previewPlane` turns a stack into one plane.
     public enum Projection: String, Codable, Sendable {
         /// The middle Z plane.

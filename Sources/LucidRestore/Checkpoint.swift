@@ -89,6 +89,10 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
     public var pixelSize: Double?
     /// Pixel size assumed for inputs without one in their metadata (`data.source_pixel_size`).
     public var sourcePixelSize: Double?
+    /// Labelfree: the channels of the signal files the model was trained on (the manifest's
+    /// `signal_channel`); prediction takes them from multi-channel inputs. Nil (also in
+    /// checkpoints written before it existed): inputs are used whole.
+    public var signalChannels: [Int]?
     /// Axes of the training images (`YX`, `ZYX`, `CYX`, `CZYX`).
     public var axes: String
     /// 2 or 3.
@@ -109,7 +113,7 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
     public init(method: String, recipe: String, model: UNetConfig, normalization: LucidImaging.Normalization,
                 targetNormalization: LucidImaging.Normalization?, axes: String, spatialRank: Int, step: Int,
                 bestValidationLoss: Double?, bestStep: Int?, dataFiles: [DataFileDigest], training: TrainingState,
-                pixelSize: Double? = nil, sourcePixelSize: Double? = nil) {
+                pixelSize: Double? = nil, sourcePixelSize: Double? = nil, signalChannels: [Int]? = nil) {
         format = CheckpointMetadata.currentFormat
         lucidVersion = CheckpointMetadata.lucidVersion
         self.method = method
@@ -126,6 +130,7 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
         self.training = training
         self.pixelSize = pixelSize
         self.sourcePixelSize = sourcePixelSize
+        self.signalChannels = signalChannels
         files = CheckpointFiles(weightsLast: "", weightsBest: "", optimizer: "")
         created = ""
     }

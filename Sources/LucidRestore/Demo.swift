@@ -30,21 +30,42 @@ public struct Demo {
         let yaml = """
             method: noise2self
             data:
-              train: \(quoted(Checkpoint.join(self.output, "noisy.tif")))
+              train: \(Demo.quoted(Checkpoint.join(self.output, "noisy.tif")))
               axes: YX
               patch: [32, 32]
               validation: 0.1
             noise2self: {grid: 4, replacement: interpolate}
             model: {kind: unet, depth: 2, filters: 16, kernel: 3}
             training: {steps: \(steps), batch: 8, lr: 4.0e-4, seed: 0, validate_every: \(max(10, steps / 6))}
-            output: \(quoted(output))
+            output: \(Demo.quoted(output))
             """
         return try Recipe.parse(yaml: yaml, file: "demo recipe")
     }
 
     /// A YAML double-quoted string.
-    private func quoted(_ s: String) -> String {
+    static func quoted(_ s: String) -> String {
         "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    /// Trains `recipe(steps, checkpoint)` into `checkpoint` for about `seconds` (counted from
+    /// the call): a run of `probeSteps` measures the time a step takes, then the folder is
+    /// replaced by a run of as many steps as fit (the probe is kept when no more fit). `name`
+    /// names the method in the log line. Returns the steps.
+    static func train(for seconds: Double, probeSteps: Int = 12, checkpoint: String, name: String, log: (String) -> Void,
+                      recipe: (_ steps: Int, _ checkpoint: String) throws -> Recipe) throws -> Int {
+        try? FileManager.default.removeItem(atPath: checkpoint)
+        let probe = Trainer(recipe: try recipe(probeSteps, checkpoint), output: checkpoint)
+        probe.showProgress = false
+        let start = Date()
+        let measured = try probe.run()
+        let perStep = Double(probe.recipe.training.batch) / max(1e-3, measured.patchesPerSecond)
+        let steps = max(probeSteps, Int(max(0, seconds - Date().timeIntervalSince(start)) / perStep))
+        log(String(format: "training %@ for %d steps (%.0f ms a step, about %.0f s)", name, steps, perStep * 1000,
+                   Double(steps) * perStep))
+        if steps == probeSteps { return steps }
+        try? FileManager.default.removeItem(atPath: checkpoint)
+        _ = try Trainer(recipe: try recipe(steps, checkpoint), output: checkpoint).run()
+        return steps
     }
 
     /// Runs the demo, writing `noisy.tif`, `clean.tif`, `restored.tif`, `comparison.png` and
@@ -61,20 +82,11 @@ public struct Demo {
         try Image(data: cleanCounts, axes: "YX").write(to: Checkpoint.join(output, "clean.tif"))
         log("specimen \(size)×\(size), \(photons) photons at the brightest structure, read noise \(readNoise) e⁻")
 
-        // Measure the training speed briefly, then train for the budget. The demo's checkpoint
-        // folder is its own: a previous demo run's is replaced.
+        // The demo's checkpoint folder is its own: a previous demo run's is replaced.
         let checkpoint = Checkpoint.join(output, "checkpoint")
-        try? FileManager.default.removeItem(atPath: checkpoint)
-        let probeSteps = 12
-        let probe = Trainer(recipe: try recipe(steps: probeSteps, output: checkpoint), output: checkpoint)
-        probe.showProgress = false
-        let start = Date()
-        let measured = try probe.run()
-        let perStep = 8 / max(1e-3, measured.patchesPerSecond)
-        let steps = max(probeSteps, Int(max(0, seconds - Date().timeIntervalSince(start)) / perStep))
-        log(String(format: "training Noise2Self for %d steps (%.0f ms a step, about %.0f s)", steps, perStep * 1000, Double(steps) * perStep))
-        try? FileManager.default.removeItem(atPath: checkpoint)
-        _ = try Trainer(recipe: try recipe(steps: steps, output: checkpoint), output: checkpoint).run()
+        let steps = try Demo.train(for: seconds, checkpoint: checkpoint, name: "Noise2Self", log: log) { steps, folder in
+            try recipe(steps: steps, output: folder)
+        }
 
         let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: checkpoint), weights: .best)
         let restored = try restorer.predict(Image(data: noisy, axes: "YX")).data

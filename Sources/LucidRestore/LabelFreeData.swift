@@ -12,7 +12,8 @@ extension TrainingData {
     /// metadata, else `data.source_pixel_size`). Per-image normalizations are fitted to each
     /// signal image as a whole and to each target channel by itself, otherwise to all training
     /// rows. Validation patches come from the `val` rows when there are any, else from the
-    /// training images as for the other methods.
+    /// training images as for the other methods. The signal channels are recorded when every
+    /// row names the same ones (prediction then picks them from multi-channel files).
     static func loadLabelFree(_ recipe: Recipe, seed: UInt64) throws -> TrainingData {
         let data = recipe.data
         // Rows with the place errors name ("pairs.csv line 3") and how other rows refer to it ("line 3").
@@ -88,6 +89,7 @@ extension TrainingData {
         validationSources = normalized(validationSources)
 
         guard let first else { throw TrainingDataError(path: "data", reason: "no image pairs to train on") }
+        let signalChoices = Set((trainRows + validationRows).map(\.row.signal.channels))
         let (inChannels, outChannels) = (first.inChannels, first.outChannels)
         var validation = [Tensor(zeros: [0, inChannels] + data.patch), Tensor(zeros: [0, outChannels] + data.patch)]
         if data.validation > 0 {
@@ -108,7 +110,8 @@ extension TrainingData {
                             inChannels: inChannels, outChannels: outChannels, patchShape: data.patch,
                             normalization: normalization, targetNormalization: targetNormalization,
                             sources: training, validationInputs: validation[0], validationTargets: validation[1],
-                            augment: data.augment)
+                            augment: data.augment,
+                            signalChannels: signalChoices.count == 1 ? signalChoices.first.flatMap { $0 } : nil)
     }
 }
 
@@ -142,16 +145,7 @@ private struct LabelFreePair {
             if let bad = channels.first(where: { $0 >= count }) {
                 throw error("\(column)_channel \(bad) is out of range: '\(file)' has \(count) channel\(count == 1 ? "" : "s") (axes \(image.axes), channels 0…\(count - 1))")
             }
-            guard let axis = image.axisIndex("C") else { return image }
-            var out = image
-            out.data = try Tensor.concat(channels.map { try image.data.slice(axis: axis, range: $0..<($0 + 1)) }, axis: axis)
-            if channels.count == 1 {
-                var shape = out.data.shape
-                shape.remove(at: axis)
-                out.data = try out.data.reshaped(shape)
-                out.axes = image.axes.replacingOccurrences(of: "C", with: "")
-            }
-            return out
+            return try image.selectingChannels(channels)
         }
         func extents(_ image: Image) -> [Int] { ["T", "Z", "Y", "X"].map { image.size($0) } }
 

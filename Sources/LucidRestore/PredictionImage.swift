@@ -35,6 +35,9 @@ public struct ImagePredictor {
     public var pixelSize: Double?
     /// Pixel size in µm assumed for images whose metadata has none.
     public var sourcePixelSize: Double?
+    /// Channels to take from each image before anything else (a labelfree model's signal
+    /// channels); nil uses every channel.
+    public var signalChannels: [Int]?
 
     /// A restorer over `model`, a network with configuration `config` (see `TiledPredictor`
     /// for `tile`, `overlap` and `batchSize`; `nil` picks the defaults).
@@ -45,6 +48,7 @@ public struct ImagePredictor {
         outputNormalization = nil
         pixelSize = nil
         sourcePixelSize = nil
+        signalChannels = nil
         let head: TiledPredictor.Model
         if config.probabilistic {
             let c = config.outChannels
@@ -66,7 +70,8 @@ public struct ImagePredictor {
     }
 
     /// A restorer for a trained checkpoint: its network with the chosen weights, its input
-    /// normalization, (CARE, labelfree) its target normalization and (labelfree) its pixel size.
+    /// normalization, (CARE, labelfree) its target normalization and (labelfree) its pixel size
+    /// and signal channels.
     public init(checkpoint: Checkpoint, weights: Checkpoint.Weights = .best, tile: Int? = nil, overlap: Int? = nil,
                 batchSize: Int? = nil, testTimeAugmentation: Bool = false) throws {
         self.init(net: try checkpoint.makeModel(weights: weights), normalization: checkpoint.metadata.normalization,
@@ -74,6 +79,7 @@ public struct ImagePredictor {
         outputNormalization = checkpoint.metadata.targetNormalization
         pixelSize = checkpoint.metadata.pixelSize
         sourcePixelSize = checkpoint.metadata.sourcePixelSize
+        signalChannels = checkpoint.metadata.signalChannels
     }
 
     /// Channels of the output per input sample: `outChannels`, doubled for a probabilistic net.
@@ -81,8 +87,23 @@ public struct ImagePredictor {
 
     /// The restored image: same axes (a `C` axis added when the network gives several
     /// channels per input channel), calibration and shape apart from channels; float pixels.
+    /// With `signalChannels` only those channels of the image are used (as if the file held
+    /// them alone); an image without one of them is refused.
     public func predict(_ image: Image) throws -> Image {
         try image.validate()
+        var image = image
+        if let signalChannels {
+            let count = image.size("C")
+            if let missing = signalChannels.first(where: { $0 >= count }) {
+                let list = signalChannels.map(String.init).joined(separator: ";")
+                throw TensorError.invalidArgument(op: "predict", detail: """
+                    the model was trained on signal channel\(signalChannels.count == 1 ? "" : "s") \(list) (signal_channel \
+                    in its manifest), but the image has no channel \(missing): \(count) channel\(count == 1 ? "" : "s"), \
+                    axes \(image.axes), shape \(image.data.shape)
+                    """)
+            }
+            image = try image.selectingChannels(signalChannels)
+        }
         guard let pixelSize else { return try predictOnGrid(image) }
         guard let source = image.pixelSize ?? sourcePixelSize else {
             throw TensorError.invalidArgument(op: "predict", detail: "the model works at \(pixelSize) µm pixels, but the image has no pixel size in its metadata (set one, or train with data.source_pixel_size)")

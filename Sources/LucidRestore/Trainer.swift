@@ -159,7 +159,8 @@ public final class Trainer {
                 method: recipe.method.rawValue, recipe: recipe.json(), model: config, normalization: normalization,
                 targetNormalization: targetNormalization, axes: data.axes, spatialRank: data.spatialRank, step: step,
                 bestValidationLoss: best, bestStep: hasValidation ? bestStep : step, dataFiles: digests, training: state,
-                pixelSize: recipe.data.pixelSize, sourcePixelSize: recipe.data.sourcePixelSize)
+                pixelSize: recipe.data.pixelSize, sourcePixelSize: recipe.data.sourcePixelSize,
+                signalChannels: data.signalChannels)
             let weights = net.stateDict()
             try Checkpoint.save(to: output, metadata: meta, last: weights,
                                 best: bestChanged || !hasValidation ? weights : nil, optimizer: optimizer.exportState())

@@ -38,6 +38,9 @@ public struct TrainingData {
     public var validationTargets: Tensor?
     /// Random flips and quarter turns of training batches.
     public var augment: Bool
+    /// Labelfree: the channels taken from every signal file (the manifest's `signal_channel`,
+    /// when all rows name the same ones); nil: whole files.
+    public var signalChannels: [Int]? = nil
 
     /// Validation patches: `data.validation` times the patches that tile the data, at most this many.
     static let maxValidationPatches = 256

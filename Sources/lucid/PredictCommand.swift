@@ -15,7 +15,8 @@ struct PredictCommand: ParsableCommand {
             Output is float32 in the input's intensity scale (or uint16, clipped), with axes and calibration kept. \
             Label-free models give their targets' scale: z-scores when the targets were normalized per image \
             (the default), one channel per target (a C axis when there are several); a model trained at \
-            data.pixel_size gets each input resampled to it and its output resampled back.
+            data.pixel_size gets each input resampled to it and its output resampled back, and one trained \
+            on a manifest's signal_channel takes that channel of each input.
             """)
 
     @Argument(help: "Checkpoint folder written by `lucid train`.")

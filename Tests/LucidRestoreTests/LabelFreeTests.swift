@@ -286,6 +286,54 @@ final class LabelFreeTests: XCTestCase {
         XCTAssertGreaterThan(PredictionTests.maxDifference(try fixed.predict(rescaled).data, base), 0.1)
     }
 
+    /// The manifest's signal_channel is recorded in the checkpoint when every row names the same
+    /// one; prediction then takes that channel from multi-channel files (as if the file held it
+    /// alone) and refuses files without it. Checkpoints without the record use files whole.
+    func testPredictionTakesTheSignalChannelsOfTheManifest() throws {
+        let dir = try tempDir()
+        let shape = [40, 48]
+        let planes = try (0..<3).map { try SyntheticSpecimen(shape: shape, seed: 20 + UInt64($0)).render().map { 100 + 500 * $0 } }
+        try Image(data: try Tensor.concat(planes.map { try $0.reshaped([1] + shape) }, axis: 0), axes: "CYX")
+            .write(to: "\(dir)/multi.tif")
+        try writePair(dir, "a", shape: shape, seed: 5)
+        let overrides = ["output=\(dir)/run", "data.patch=[32,32]", "model.filters=4", "training.steps=1", "training.batch=2"]
+        // Rows naming different channels: nothing to record.
+        try write("signal,signal_channel,target\nmulti.tif,1,t-a.tif\nmulti.tif,2,t-a.tif\n", to: "\(dir)/mixed.csv")
+        let mixed = try Recipe.parse(yaml: Self.contractRecipe, overrides: overrides + ["data.manifest=\(dir)/mixed.csv"])
+        XCTAssertNil(try TrainingData.load(mixed, seed: 0).signalChannels)
+
+        try write("signal,signal_channel,target\nmulti.tif,1,t-a.tif\n", to: "\(dir)/pairs.csv")
+        _ = try train(try Recipe.parse(yaml: Self.contractRecipe, overrides: overrides + ["data.manifest=\(dir)/pairs.csv"]))
+        let ckpt = try Checkpoint.load(directory: "\(dir)/run")
+        XCTAssertEqual(ckpt.metadata.signalChannels, [1])
+        let restorer = try ImagePredictor(checkpoint: ckpt)
+        XCTAssertEqual(restorer.signalChannels, [1])
+        let fromStack = try restorer.predict(try Image.read("\(dir)/multi.tif"))
+        XCTAssertEqual(fromStack.axes, "YX")
+        var whole = restorer
+        whole.signalChannels = nil
+        let alone = try whole.predict(Image(data: planes[1], axes: "YX"))
+        XCTAssertLessThan(PredictionTests.maxDifference(fromStack.data, alone.data), 1e-5)
+        // Before: every channel predicted by itself.
+        XCTAssertEqual(try whole.predict(try Image.read("\(dir)/multi.tif")).data.shape, [3] + shape)
+
+        XCTAssertThrowsError(try PredictionRun.run(restorer: restorer, inputs: ["\(dir)/s-a.tif"], output: "\(dir)/out.tif")) { e in
+            XCTAssertEqual("\(e)", """
+                '\(dir)/s-a.tif': predict: invalid argument: the model was trained on signal channel 1 (signal_channel in its \
+                manifest), but the image has no channel 1: 1 channel, axes YX, shape [40, 48]
+                """)
+        }
+
+        // A lucid.json written before signalChannels existed loads, and prediction uses files whole.
+        let file = "\(dir)/run/lucid.json"
+        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+        XCTAssertEqual(json.removeValue(forKey: "signalChannels") as? [Int], [1])
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: file))
+        let old = try Checkpoint.load(directory: "\(dir)/run")
+        XCTAssertNil(old.metadata.signalChannels)
+        XCTAssertEqual(try ImagePredictor(checkpoint: old).predict(try Image.read("\(dir)/multi.tif")).axes, "CYX")
+    }
+
     /// Several targets (channels of one file, in the order listed, and a second target column)
     /// train as output channels of one fnet-style 3-D net at another pixel size; prediction
     /// writes a C axis on the input's grid.
@@ -468,6 +516,23 @@ final class LabelFreeCommandLineTests: XCTestCase {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    /// `lucid demo labelfree` is its own command and `lucid demo` still the Noise2Self demo
+    /// (their argument checks answer before anything runs).
+    func testDemoSpellings() throws {
+        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
+        let dir = NSTemporaryDirectory()
+        var r = try lucid(["demo", "labelfree", "--shape", "32,32", "-o", "unused"], in: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("shape [32, 32] is smaller than the training patch [64, 64]"), r.err)
+        r = try lucid(["demo", "labelfree", "--shape", "64,x"], in: dir)
+        XCTAssertTrue(r.err.contains("--shape 64,x must be Y,X or Z,Y,X"), r.err)
+        r = try lucid(["demo", "--size", "32"], in: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.contains("--size 32 must be at least 64"), r.err)
+        r = try lucid(["demo", "labelfree", "--help"], in: dir)
+        XCTAssertTrue(r.out.contains("predicted.tif"), r.out)
     }
 
     func testContractRecipeTrainsPredictsAndEvaluates() throws {
