@@ -101,13 +101,14 @@ final class ConvKernelTests: XCTestCase {
     }
 
     /// Small images with many channels take `BatchedColumns` (forward and input gradient when
-    /// the padded grid wastes over 2×, weight gradient over 1.4×); chunks of two output rows
-    /// cross image boundaries, and Cout 70 leaves a partial 8-row panel and 48-column tile.
+    /// the padded grid wastes over 2×, weight gradient over 1.4×; the input gradient too when
+    /// Cin ≥ 128); chunks of two output rows cross image boundaries, and Cout 130 leaves a
+    /// partial 8-row panel and 48-column tile.
     func testBatchedColumnsMatchNaiveLoops() throws {
         let saved = BatchedColumns.chunkFloats
         defer { BatchedColumns.chunkFloats = saved }
         var rng = RandomGenerator(seed: 4)
-        for (xs, ws) in [([3, 65, 3, 5], [70, 65, 3, 3]), ([2, 64, 2, 3, 3], [64, 64, 3, 3, 3]), ([2, 3, 2, 3, 4], [64, 3, 3, 3, 3])] {
+        for (xs, ws) in [([3, 5, 3, 5], [130, 5, 3, 3]), ([1, 128, 2, 2, 2], [128, 128, 3, 3, 3]), ([2, 3, 2, 3, 4], [128, 3, 3, 3, 3])] {
             let g = try convGeometry(op: "test", input: xs, weight: ws, stride: [1], padding: [1], dilation: [1])
             XCTAssertTrue(BatchedColumns.applies(g, waste: BatchedColumns.forwardWaste), "\(xs) \(ws)")
             XCTAssertTrue(BatchedColumns.applies(g, waste: BatchedColumns.weightWaste), "\(xs) \(ws)")

@@ -18,12 +18,13 @@ struct BatchedColumns {
 
     init(_ g: ConvGeometry) { self.g = g }
 
-    /// Whether this path applies: stride 1, at least 64 output channels (so gathering columns
-    /// costs little next to the products), and a padded grid with more than `waste` cells per
-    /// output. Measured on 3-D U-Net levels: the forward pass (and the input gradient) gains
-    /// from a waste of 2 (4×8×8 images), the weight gradient from 1.4 (8×16×16).
+    /// Whether this path applies: stride 1, at least 128 output channels (gathering columns
+    /// costs little next to the products, and the weight gradient's 48-column tiles are mostly
+    /// full), and a padded grid with more than `waste` cells per output. Measured on the fnet
+    /// levels: the forward pass (and the input gradient) gains from a waste of 2 (4×8×8 images),
+    /// the weight gradient from 1.4 (8×16×16).
     static func applies(_ g: ConvGeometry, waste: Double) -> Bool {
-        guard PaddedGrid.applies(g), g.cout >= 64 else { return false }
+        guard PaddedGrid.applies(g), g.cout >= 128 else { return false }
         let padded = (g.iD + 2 * g.pD) * (g.iH + 2 * g.pH) * (g.iW + 2 * g.pW)
         return Double(padded) > waste * Double(g.outPlane)
     }
