@@ -95,19 +95,26 @@ public struct BrightfieldOptics: Equatable, Sendable {
             }
         }
 
-        // One intensity stack per source point, summed in a fixed order (thread-independent).
+        // Source points in a fixed number of groups, each summed in order, then the groups in
+        // order: the same result whatever the thread count.
         let sources = sourceTilts()
-        let perSource = FFTWBuffer(count: sources.count * nz * n)
-        Threads.parallelFor(sources.count) { s in
-            propagate(tilt: sources[s], transmission: transmission.base, shape: (nz, ny, nx), plan: plan,
-                      sliceSpacing: sliceSpacing, defocus: defocus, into: perSource.base + s * nz * n)
+        let groups = min(sources.count, 4), size = nz * n
+        let partial = FFTWBuffer(count: groups * size)
+        Threads.parallelFor(groups) { group in
+            let sum = partial.base + group * size, one = FFTWBuffer(count: size)
+            sum.initialize(repeating: 0, count: size)
+            for s in stride(from: group, to: sources.count, by: groups) {
+                propagate(tilt: sources[s], transmission: transmission.base, shape: (nz, ny, nx), plan: plan,
+                          sliceSpacing: sliceSpacing, defocus: defocus, into: one.base)
+                for i in 0..<size { sum[i] += one.base[i] }
+            }
         }
         var out = Tensor(shape: phase.shape, repeating: 0)
         let weight = 1 / Float(sources.count)
         out.withUnsafeMutableBufferPointer { o in
-            for s in 0..<sources.count {
-                let src = perSource.base + s * nz * n
-                for i in 0..<(nz * n) { o[i] += src[i] * weight }
+            for group in 0..<groups {
+                let sum = partial.base + group * size
+                for i in 0..<size { o[i] += sum[i] * weight }
             }
         }
         return out

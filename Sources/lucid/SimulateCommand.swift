@@ -84,7 +84,7 @@ struct SimulateBrightfield: ParsableCommand {
         guard parts.count == 2 || parts.count == 3, parts.allSatisfy({ ($0 ?? 0) >= 8 }) else {
             throw ValidationError("--shape \(shape) must be Y,X or Z,Y,X with every extent ≥ 8 (e.g. 256,256 or 32,128,128)")
         }
-        return parts.map { $0! }
+        return parts.compactMap { $0 }
     }
 
     func validate() throws {

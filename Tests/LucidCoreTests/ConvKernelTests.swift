@@ -100,6 +100,44 @@ final class ConvKernelTests: XCTestCase {
         }
     }
 
+    /// Small images with many channels take `BatchedColumns` (forward and input gradient when
+    /// the padded grid wastes over 2×, weight gradient over 1.4×; the input gradient too when
+    /// Cin ≥ 128); chunks of two output rows cross image boundaries, and Cout 130 leaves a
+    /// partial 8-row panel and 48-column tile.
+    func testBatchedColumnsMatchNaiveLoops() throws {
+        let saved = BatchedColumns.chunkFloats
+        defer { BatchedColumns.chunkFloats = saved }
+        var rng = RandomGenerator(seed: 4)
+        for (xs, ws) in [([3, 5, 3, 5], [130, 5, 3, 3]), ([1, 128, 2, 2, 2], [128, 128, 3, 3, 3]), ([2, 3, 2, 3, 4], [128, 3, 3, 3, 3])] {
+            let g = try convGeometry(op: "test", input: xs, weight: ws, stride: [1], padding: [1], dilation: [1])
+            XCTAssertTrue(BatchedColumns.applies(g, waste: BatchedColumns.forwardWaste), "\(xs) \(ws)")
+            XCTAssertTrue(BatchedColumns.applies(g, waste: BatchedColumns.weightWaste), "\(xs) \(ws)")
+            for rows in [1000, 2] {
+                BatchedColumns.chunkFloats = rows == 1000 ? saved : 2 * g.k * g.oW
+                let sp = xs.count - 2
+                let x = Tensor.randomNormal(xs, rng: &rng), w = Tensor.randomNormal(ws, rng: &rng)
+                let bias = Tensor.randomNormal([ws[0]], rng: &rng)
+                let ref = ReferenceConv(xs: lead5(xs), ws: lead5(ws), s: [1, 1, 1], p: lead3([1], count: sp, fill: 0), d: [1, 1, 1])
+                let y = try conv(x, weight: w, bias: bias, padding: [1])
+                let plane = ref.os.suffix(3).reduce(1, *)
+                let xv = x.scalars.map(Double.init), wv = w.scalars.map(Double.init), bv = bias.scalars.map(Double.init)
+                var expected = (0..<y.count).map { bv[($0 / plane) % ws[0]] }
+                ref.forEachTerm { xi, wi, yi in expected[yi] += xv[xi] * wv[wi] }
+                let label = "x \(xs) w \(ws) chunk rows \(rows)"
+                assertClose(y, expected, tolerance: 1e-4, "forward " + label)
+                let gy = Tensor.randomNormal(y.shape, rng: &rng)
+                let gv = gy.scalars.map(Double.init)
+                var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+                ref.forEachTerm { xi, wi, yi in
+                    dx[xi] += wv[wi] * gv[yi]
+                    dw[wi] += xv[xi] * gv[yi]
+                }
+                assertClose(try convBackwardInput(gy, weight: w, inputShape: xs, padding: [1]), dx, tolerance: 1e-4, "input gradient " + label)
+                assertClose(try convBackwardWeight(gy, input: x, weightShape: ws, padding: [1]), dw, tolerance: 1e-4, "weight gradient " + label)
+            }
+        }
+    }
+
     func testConvTransposeMatchesScatterDefinition() throws {
         var rng = RandomGenerator(seed: 2)
         // (x, weight [Cin, Cout, k…], stride, padding, outputPadding, dilation)

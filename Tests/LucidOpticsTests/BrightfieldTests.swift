@@ -54,6 +54,20 @@ final class BrightfieldTests: XCTestCase {
         }
     }
 
+    /// Source points are summed in a fixed order: the image does not depend on the thread count.
+    func testImageIsTheSameWhateverTheThreadCount() throws {
+        var rng = RandomGenerator(seed: 8)
+        let phase = Tensor.randomUniform([3, 16, 24], rng: &rng), absorption = Tensor.randomUniform([3, 16, 24], high: 0.1, rng: &rng)
+        let saved = Threads.count
+        defer { Threads.count = saved }
+        var images: [[Float]] = []
+        for threads in [1, 3] {
+            Threads.count = threads
+            images.append(try BrightfieldOptics(sourcePoints: 7).stack(phase: phase, absorption: absorption, sliceSpacing: 0.5, defocus: 1).scalars)
+        }
+        XCTAssertEqual(images[0], images[1])
+    }
+
     func testImpossibleOpticsAreRefused() {
         let t = Tensor(shape: [8, 8], repeating: 0)
         for (optics, word) in [(BrightfieldOptics(objectiveNA: 1.4), "objective NA"),

@@ -1,6 +1,7 @@
 /// Convolution drivers on raw buffers. Stride-1 convolutions (and input gradients through the
-/// flipped kernel) run as implicit GEMMs on the padded grid (`PaddedGrid`); strided ones use
-/// column chunks (im2col) that fit in cache. Both multiply with the SIMD16 micro-kernels of
+/// flipped kernel) run as implicit GEMMs on the padded grid (`PaddedGrid`), or on explicit
+/// columns of the whole batch when the images are small and the channels many
+/// (`BatchedColumns`); strided ones use column chunks (im2col) that fit in cache. Both multiply with the SIMD16 micro-kernels of
 /// `Gemm`, under `Threads.parallelFor` over (image, chunk) pairs.
 enum ConvKernels {
     /// Leading dimension of a column chunk of `n` columns: a multiple of 16, never a multiple
@@ -13,6 +14,10 @@ enum ConvKernels {
     /// `y[b, co, pixel] = Σ w[co, ·]·col[·, pixel] + bias[co]`; `w` is packed `[cout, k]`.
     static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight w: Gemm.PackedA,
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+        if BatchedColumns.applies(g, waste: BatchedColumns.forwardWaste) {
+            BatchedColumns(g).forward(x: x, weight: w, bias: bias, y: y)
+            return
+        }
         if PaddedGrid.applies(g) {
             PaddedGrid(g).forward(x: x, weight: w, bias: bias, y: y)
             return
@@ -85,6 +90,10 @@ enum ConvKernels {
     /// Gradient of the kernel: `dw[co, ·] = Σ_pixels dy[co, pixel]·col[·, pixel]` (overwrites `dw`).
     static func backwardWeight(_ g: ConvGeometry, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                dw: UnsafeMutablePointer<Float>) {
+        if BatchedColumns.applies(g, waste: BatchedColumns.weightWaste) {
+            BatchedColumns(g).backwardWeight(dy: dy, x: x, dw: dw)
+            return
+        }
         if PaddedGrid.applies(g) {
             PaddedGrid(g).backwardWeight(dy: dy, x: x, dw: dw)
             return

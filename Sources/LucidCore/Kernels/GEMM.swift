@@ -53,18 +53,20 @@ public enum Gemm {
     public typealias Rows = UnsafePointer<UnsafePointer<Float>>
 
     /// `C[m×n] = A·B` (or `C += A·B` when `accumulate`), `A` packed, `B` row-major `k×n`
-    /// with leading dimension `ldb`, `C` row-major with leading dimension `ldc`.
+    /// with leading dimension `ldb`, `C` row-major with leading dimension `ldc`. With `panels`,
+    /// only those 8-row panels of `A` (rows `8·panels`) and of `C` are computed.
     public static func multiply(_ a: PackedA, _ b: UnsafePointer<Float>, ldb: Int, n: Int,
-                                _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                                _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, panels: Range<Int>? = nil) {
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: max(1, a.k)) { rows in
             for q in 0..<a.k { rows[q] = b + q * ldb }
-            multiply(a, rows: UnsafePointer(rows.baseAddress!), n: n, c, ldc: ldc, accumulate: accumulate)
+            multiply(a, rows: UnsafePointer(rows.baseAddress!), n: n, c, ldc: ldc, accumulate: accumulate, panels: panels)
         }
     }
 
     /// `C[m×n] (+)= A·B` with the `k` rows of `B` given by pointers (`n` readable floats each).
     public static func multiply(_ a: PackedA, rows: Rows, n: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
-                                accumulate: Bool) {
+                                accumulate: Bool, panels: Range<Int>? = nil) {
+        let panels = panels ?? 0..<a.panels
         let kBlock = 256
         var k0 = 0
         repeat {
@@ -73,7 +75,7 @@ public enum Gemm {
             var n0 = 0
             while n0 < n {
                 let cols = min(48, n - n0)
-                for p in 0..<a.panels {
+                for p in panels {
                     let m = min(8, a.m - p * 8)
                     kernel8x48(kc, a.data + p * a.k * 8 + k0 * 8, rows + k0, n0, c + p * 8 * ldc + n0, ldc, m, cols, acc)
                 }

@@ -54,9 +54,12 @@ struct ConvGeometry {
 
     /// Writes columns of output rows `r0..<r1` of one image into `col` (`k` rows, leading
     /// dimension `ld`): `col[(ci, a, b, c), pixel] = x[ci, od·sD − pD + a·dD, …]` or 0 outside.
-    func im2col(_ x: UnsafePointer<Float>, rows r0: Int, _ r1: Int, into col: UnsafeMutablePointer<Float>, ld: Int) {
-        var row = 0
-        for ci in 0..<cin {
+    /// With `channels`, only the rows of those input channels are written.
+    func im2col(_ x: UnsafePointer<Float>, rows r0: Int, _ r1: Int, into col: UnsafeMutablePointer<Float>, ld: Int,
+                channels: Range<Int>? = nil) {
+        let channels = channels ?? 0..<cin
+        var row = channels.lowerBound * taps
+        for ci in channels {
             let xc = x + ci * inPlane
             for a in 0..<kD {
                 for b in 0..<kH {
