@@ -181,15 +181,21 @@ final class ConvKernelTests: XCTestCase {
 
     func testGemmMicroKernelsMatchNaiveProducts() {
         var rng = RandomGenerator(seed: 3)
-        for (m, n, k) in [(1, 1, 1), (8, 48, 16), (13, 101, 300), (3, 50, 7), (17, 96, 257)] {
+        // The last two pack in parallel (≥ 2²⁰ packed floats), one with a partial 8-row panel.
+        for (m, n, k) in [(1, 1, 1), (8, 48, 16), (13, 101, 300), (3, 50, 7), (17, 96, 257), (16, 2, 65536), (9, 3, 70000)] {
             let a = Tensor.randomNormal([m, k], rng: &rng), b = Tensor.randomNormal([k, n], rng: &rng)
-            var c = Tensor(zeros: [m, n])
-            let packed = Gemm.PackedA(m: m, k: k, from: a.storage.base, lda: k)
-            c.withUnsafeMutableBufferPointer { Gemm.multiply(packed, b.storage.base, ldb: n, n: n, $0.baseAddress!, ldc: n, accumulate: false) }
             let av = a.scalars.map(Double.init), bv = b.scalars.map(Double.init)
             var expected = [Double](repeating: 0, count: m * n)
             for i in 0..<m { for j in 0..<n { for q in 0..<k { expected[i * n + j] += av[i * k + q] * bv[q * n + j] } } }
-            assertClose(c, expected, tolerance: 1e-4, "multiply \(m)x\(n)x\(k)")
+            // A packed from itself and from its transpose (`k×m`).
+            var at = Tensor(zeros: [k, m])
+            for i in 0..<m { for q in 0..<k { at.storage.base[q * m + i] = a.storage.base[i * k + q] } }
+            for packed in [Gemm.PackedA(m: m, k: k, from: a.storage.base, lda: k),
+                           Gemm.PackedA(m: m, k: k, from: at.storage.base, lda: m, transposed: true)] {
+                var c = Tensor(zeros: [m, n])
+                c.withUnsafeMutableBufferPointer { Gemm.multiply(packed, b.storage.base, ldb: n, n: n, $0.baseAddress!, ldc: n, accumulate: false) }
+                assertClose(c, expected, tolerance: 1e-4, "multiply \(m)x\(n)x\(k)")
+            }
             // C += A·Bᵀ twice (accumulated), with Bᵀ given as the n×k matrix.
             let bt = Tensor.randomNormal([n, k], rng: &rng)
             var c2 = Tensor(ones: [m, n])

@@ -21,7 +21,8 @@ struct BatchedColumns {
     /// Whether this path applies: stride 1, at least 128 output channels (gathering columns
     /// costs little next to the products, and the weight gradient's 48-column tiles are mostly
     /// full), and a padded grid with more than `waste` cells per output. Measured on the fnet
-    /// levels: the forward pass (and the input gradient) gains from a waste of 2 (4×8×8 images),
+    /// levels: the forward pass (and the input gradient) gains from a waste of 2 (4×8×8 images;
+    /// on 8×16×16 and 16×32×32 images gathering the columns costs more than the border saves),
     /// the weight gradient from 1.4 (8×16×16).
     static func applies(_ g: ConvGeometry, waste: Double) -> Bool {
         guard PaddedGrid.applies(g), g.cout >= 128 else { return false }

@@ -52,20 +52,11 @@ enum ConvKernels {
         let taps = g.taps
         let unitStride = g.sD == 1 && g.sH == 1 && g.sW == 1
         if unitStride && g.pD <= g.dD * (g.kD - 1) && g.pH <= g.dH * (g.kH - 1) && g.pW <= g.dW * (g.kW - 1) {
-            var flipped = [Float](repeating: 0, count: g.cout * g.k)
-            for co in 0..<g.cout {
-                for ci in 0..<g.cin {
-                    let src = w + (co * g.cin + ci) * taps
-                    let dst = (ci * g.cout + co) * taps
-                    for t in 0..<taps { flipped[dst + t] = src[taps - 1 - t] }
-                }
-            }
             let t = ConvGeometry(batch: g.batch, cin: g.cout, cout: g.cin, spatialIn: [g.oD, g.oH, g.oW],
                                  kernel: [g.kD, g.kH, g.kW], stride: [1, 1, 1],
                                  padding: [g.dD * (g.kD - 1) - g.pD, g.dH * (g.kH - 1) - g.pH, g.dW * (g.kW - 1) - g.pW],
                                  dilation: [g.dD, g.dH, g.dW])
-            let packed = flipped.withUnsafeBufferPointer { Gemm.PackedA(m: g.cin, k: g.cout * taps, from: $0.baseAddress!, lda: g.cout * taps) }
-            forward(t, x: dy, weight: packed, bias: nil, y: dx)
+            forward(t, x: dy, weight: .flippedKernel(w, cout: g.cout, cin: g.cin, taps: taps), bias: nil, y: dx)
             return
         }
         let packed = Gemm.PackedA(m: g.k, k: g.cout, from: w, lda: g.k, transposed: true)

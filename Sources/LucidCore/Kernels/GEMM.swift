@@ -13,7 +13,8 @@ public enum Gemm {
     }
 
     /// The left operand of `C = A·B` packed once into 8-row panels laid out `[panel][k][8]`
-    /// (rows past `m` are zero), so the micro-kernel broadcasts from contiguous memory.
+    /// (rows past `m` are zero), so the micro-kernel broadcasts from contiguous memory. Large
+    /// operands (a deep layer's weights, packed on every call) are packed in parallel.
     public final class PackedA: @unchecked Sendable {
         public let m: Int
         public let k: Int
@@ -22,27 +23,56 @@ public enum Gemm {
 
         /// Packs `A` (`m×k`, row-major with leading dimension `lda`), or `Aᵀ` when `transposed`
         /// (then the source is `k×m` with leading dimension `lda`).
-        public init(m: Int, k: Int, from a: UnsafePointer<Float>, lda: Int, transposed: Bool = false) {
+        public convenience init(m: Int, k: Int, from a: UnsafePointer<Float>, lda: Int, transposed: Bool = false) {
+            self.init(m: m, k: k) { dst, row0, rows in
+                if transposed {
+                    for q in 0..<k { (dst + q * 8).update(from: a + q * lda + row0, count: rows) }
+                } else if rows == 8 {
+                    let s0 = a + row0 * lda, s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda
+                    let s4 = s3 + lda, s5 = s4 + lda, s6 = s5 + lda, s7 = s6 + lda
+                    for q in 0..<k {
+                        let d = dst + q * 8
+                        d[0] = s0[q]; d[1] = s1[q]; d[2] = s2[q]; d[3] = s3[q]
+                        d[4] = s4[q]; d[5] = s5[q]; d[6] = s6[q]; d[7] = s7[q]
+                    }
+                } else {
+                    for r in 0..<rows {
+                        let src = a + (row0 + r) * lda
+                        for q in 0..<k { dst[q * 8 + r] = src[q] }
+                    }
+                }
+            }
+        }
+
+        /// The input-gradient kernel of a convolution, packed straight from its weight `w`
+        /// (`[cout, cin, taps]`): row `ci`, column `co·taps + t` holds `w[co, ci, taps − 1 − t]`
+        /// (flipped in space, in and out channels swapped).
+        static func flippedKernel(_ w: UnsafePointer<Float>, cout: Int, cin: Int, taps: Int) -> PackedA {
+            PackedA(m: cin, k: cout * taps) { dst, row0, rows in
+                for co in 0..<cout {
+                    for r in 0..<rows {
+                        let src = w + (co * cin + row0 + r) * taps + taps - 1
+                        let d = dst + co * taps * 8 + r
+                        for t in 0..<taps { d[t * 8] = src[-t] }
+                    }
+                }
+            }
+        }
+
+        /// Allocates the panels, zeroes them where `fill` leaves rows out (a last partial panel),
+        /// and calls `fill(panel, firstRow, rows)` for each.
+        init(m: Int, k: Int, fill: (UnsafeMutablePointer<Float>, Int, Int) -> Void) {
             self.m = m
             self.k = k
             panels = (m + 7) / 8
             data = .allocate(capacity: max(1, panels * k * 8))
-            for p in 0..<panels {
-                let dst = data + p * k * 8
-                for r in 0..<8 {
-                    let row = p * 8 + r
-                    if row < m {
-                        if transposed {
-                            for q in 0..<k { dst[q * 8 + r] = a[q * lda + row] }
-                        } else {
-                            let src = a + row * lda
-                            for q in 0..<k { dst[q * 8 + r] = src[q] }
-                        }
-                    } else {
-                        for q in 0..<k { dst[q * 8 + r] = 0 }
-                    }
-                }
+            let data = self.data
+            func pack(_ p: Int) {
+                let rows = min(8, m - p * 8), dst = data + p * k * 8
+                if rows < 8 { dst.initialize(repeating: 0, count: k * 8) }
+                fill(dst, p * 8, rows)
             }
+            if panels * k * 8 >= 1 << 20 { Threads.parallelFor(panels) { pack($0) } } else { for p in 0..<panels { pack(p) } }
         }
 
         deinit { data.deallocate() }
