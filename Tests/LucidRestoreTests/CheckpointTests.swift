@@ -53,7 +53,7 @@ final class CheckpointTests: XCTestCase {
                             best: state(net, 0.25), optimizer: opt)
         let ckpt = try Checkpoint.load(directory: dir)
         XCTAssertEqual(ckpt.metadata.step, 7)
-        XCTAssertEqual(ckpt.metadata.model, tinyConfig())
+        XCTAssertEqual(try ckpt.metadata.unet(), tinyConfig())
         let last = try ckpt.makeModel(weights: .last)
         for (name, t) in net.stateDict() { XCTAssertEqual(last.stateDict()[name]?.scalars, t.scalars, name) }
         let best = try ckpt.makeModel(weights: .best)

@@ -90,8 +90,8 @@ final class LabelFreeDemoTests: XCTestCase {
         XCTAssertEqual(metrics["steps"] as? Int, 3)
         let checkpoint = try Checkpoint.load(directory: "\(dir)/out/checkpoint")
         XCTAssertEqual(checkpoint.metadata.step, 3)
-        XCTAssertEqual(checkpoint.metadata.model.firstFilters, 16)
-        XCTAssertEqual(checkpoint.metadata.model.depth, 2)
+        XCTAssertEqual(try checkpoint.metadata.unet().firstFilters, 16)
+        XCTAssertEqual(try checkpoint.metadata.unet().depth, 2)
         XCTAssertEqual(metrics["shape"] as? [Int], [64, 64])
     }
 

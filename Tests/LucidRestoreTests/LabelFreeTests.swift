@@ -51,13 +51,13 @@ final class LabelFreeTests: XCTestCase {
     func testContractRecipeAndLabelFreeDefaults() throws {
         let r = try Recipe.parse(yaml: Self.contractRecipe)
         XCTAssertEqual(r.data.source, .manifest("pairs.csv"))
-        XCTAssertEqual(r.data.normalize, NormalizationRecipe(mode: .meanstd, perImage: true))
-        XCTAssertEqual(r.data.targetNormalize, NormalizationRecipe(mode: .meanstd, perImage: true))
-        XCTAssertTrue(r.data.normalize.normalization.perImage)
+        XCTAssertEqual(r.data.normalize, Normalization(method: .meanStd, perImage: true))
+        XCTAssertEqual(r.data.targetNormalize, Normalization(method: .meanStd, perImage: true))
+        XCTAssertTrue(r.data.normalize.perImage)
         XCTAssertNil(r.data.pixelSize)
-        XCTAssertEqual(r.settings, .labelfree(LabelFreeSettings(loss: .mse)))
+        XCTAssertEqual(r.method as? LabelFree, LabelFree(loss: .mse))
         XCTAssertEqual(r.training.optimizer, .adam)
-        XCTAssertEqual(r.training.schedule.kind, Schedule.Kind.none)
+        XCTAssertEqual(r.training.schedule.kind, LearningRateSchedule.Kind.none)
         XCTAssertEqual(try Recipe.parse(yaml: r.yaml()), r)
 
         // fnet's net and patch; target normalization and resampling keys; lr default 1e-3.
@@ -69,16 +69,19 @@ final class LabelFreeTests: XCTestCase {
             """)
         XCTAssertEqual(fnet.data.patch, [32, 64, 64])
         XCTAssertEqual(fnet.training.lr, 1e-3)
-        XCTAssertEqual(fnet.data.targetNormalize, NormalizationRecipe(mode: .percentile, perImage: false))
+        XCTAssertEqual(fnet.data.targetNormalize, Normalization(method: .percentile, perImage: false))
         XCTAssertEqual(fnet.data.pixelSize, 0.29)
         XCTAssertEqual(fnet.data.sourcePixelSize, 0.108)
-        XCTAssertEqual(fnet.model, ModelRecipe(kind: .fnet, depth: 4, filters: 32, kernel: 3, norm: .batch, pooling: .conv,
-                                               upsampling: .transpose))
+        XCTAssertEqual(fnet.model.kind, .fnet)
+        XCTAssertEqual([fnet.model.unet.depth, fnet.model.unet.firstFilters, fnet.model.unet.kernel], [4, 32, 3])
+        XCTAssertEqual(fnet.model.unet.norm, .batch)
+        XCTAssertEqual(fnet.model.unet.pooling, .strideConv)
+        XCTAssertEqual(fnet.model.unet.upsampling, .transposed)
         XCTAssertEqual(try Recipe.parse(yaml: fnet.yaml()), fnet)
-        var config = try TrainingMethod.networkConfig(fnet, spatialRank: 3, inChannels: 1, outChannels: 1)
+        var config = try networkConfig(fnet, spatialRank: 3, inChannels: 1, outChannels: 1)
         var preset = UNetConfig.fnet3D
         XCTAssertEqual(config, preset)
-        config = try TrainingMethod.networkConfig(try Recipe.parse(yaml: "method: labelfree\ndata: {manifest: m.csv}\nmodel: {kind: fnet, depth: 2}\n"),
+        config = try networkConfig(try Recipe.parse(yaml: "method: labelfree\ndata: {manifest: m.csv}\nmodel: {kind: fnet, depth: 2}\n"),
                                                   spatialRank: 2, inChannels: 1, outChannels: 3)
         preset.dims = 2
         preset.depth = 2
@@ -110,7 +113,7 @@ final class LabelFreeTests: XCTestCase {
         let three = try Recipe.load(path: folder.appendingPathComponent("labelfree-3d.yaml").path)
         XCTAssertEqual(three.model.kind, .fnet)
         XCTAssertEqual(three.data.patch, [32, 64, 64])
-        XCTAssertEqual(try TrainingMethod.networkConfig(three, spatialRank: 3, inChannels: 1, outChannels: 1), .fnet3D)
+        XCTAssertEqual(try networkConfig(three, spatialRank: 3, inChannels: 1, outChannels: 1), .fnet3D)
         for recipe in [two, three] {
             XCTAssertEqual(recipe.data.normalize.perImage, true)
             XCTAssertEqual(recipe.data.targetNormalize?.perImage, true)
@@ -247,13 +250,14 @@ final class LabelFreeTests: XCTestCase {
 
         let summary = try train(recipe)
         XCTAssertEqual(summary.step, 4)
-        XCTAssertEqual(summary.validationPearson.map(\.step), [2, 4])
-        XCTAssertTrue(summary.validationPearson.allSatisfy { $0.pearson.count == 1 && abs($0.pearson[0]) <= 1 })
+        XCTAssertEqual(summary.metricColumns, ["val_pearson"])
+        XCTAssertEqual(summary.validationMetrics.map(\.step), [2, 4])
+        XCTAssertTrue(summary.validationMetrics.allSatisfy { $0.values.count == 1 && abs($0.values[0]) <= 1 })
         let csv = try String(contentsOfFile: "\(dir)/run/metrics.csv", encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(csv[0], "step,loss,val_loss,val_pearson,lr,patches_per_s,elapsed")
         XCTAssertEqual(csv[1].split(separator: ",", omittingEmptySubsequences: false).count, 7)
         let row2 = csv[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        XCTAssertEqual(Double(row2[3]), summary.validationPearson[0].pearson[0])
+        XCTAssertEqual(Double(row2[3]), summary.validationMetrics[0].values[0])
 
         let ckpt = try Checkpoint.load(directory: "\(dir)/run")
         XCTAssertEqual(ckpt.metadata.method, "labelfree")
@@ -361,17 +365,17 @@ final class LabelFreeTests: XCTestCase {
         XCTAssertLessThan(PredictionTests.maxDifference(try data.sources[0][1].slice(axis: 0, range: 0..<1).reshaped([8, 20, 24]), z), 1e-4)
 
         let summary = try train(recipe)
-        XCTAssertEqual(summary.validationPearson.map { $0.pearson.count }, [3])
+        XCTAssertEqual(summary.validationMetrics.map { $0.values.count }, [4])
         let csv = try String(contentsOfFile: "\(dir)/run/metrics.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(csv[0], "step,loss,val_loss,val_pearson,val_pearson_0,val_pearson_1,val_pearson_2,lr,patches_per_s,elapsed")
         for row in csv.dropFirst() { XCTAssertEqual(row.split(separator: ",", omittingEmptySubsequences: false).count, 10, "\(row)") }
-        let r = summary.validationPearson[0].pearson
-        XCTAssertEqual(csv[2].split(separator: ",").dropFirst(3).prefix(4).compactMap { Double($0) },
-                       [r.reduce(0, +) / 3] + r)
+        let values = summary.validationMetrics[0].values, r = Array(values.dropFirst())
+        XCTAssertEqual(values[0], r.reduce(0, +) / 3, accuracy: 1e-12)
+        XCTAssertEqual(csv[2].split(separator: ",").dropFirst(3).prefix(4).compactMap { Double($0) }, values)
         let ckpt = try Checkpoint.load(directory: "\(dir)/run")
         XCTAssertEqual(ckpt.metadata.pixelSize, 0.2)
-        XCTAssertEqual(ckpt.metadata.model.outChannels, 3)
-        XCTAssertEqual(ckpt.metadata.model.outputKernel, 3)
+        XCTAssertEqual(try ckpt.metadata.unet().outChannels, 3)
+        XCTAssertEqual(try ckpt.metadata.unet().outputKernel, 3)
         let restorer = try ImagePredictor(checkpoint: ckpt)
         let out = try restorer.predict(try Image.read("\(dir)/s-a.tif"))
         XCTAssertEqual(out.axes, "CZYX")
@@ -387,7 +391,7 @@ final class LabelFreeTests: XCTestCase {
     /// running statistics in evaluation mode), through the label-free image path.
     func testTiledPredictionOfAnFnetNetEqualsTheWholeVolume() throws {
         let recipe = try Recipe.parse(yaml: "method: labelfree\ndata: {manifest: m.csv, axes: ZYX, patch: [16, 16, 16]}\nmodel: {kind: fnet, depth: 2, filters: 4}\n")
-        let config = try TrainingMethod.networkConfig(recipe, spatialRank: 3, inChannels: 1, outChannels: 2)
+        let config = try networkConfig(recipe, spatialRank: 3, inChannels: 1, outChannels: 2)
         var rng = RandomGenerator(seed: 7)
         let net = try UNet(config, rng: &rng)
         // Running statistics away from their initial values.

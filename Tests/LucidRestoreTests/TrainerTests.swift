@@ -42,10 +42,10 @@ final class TrainerTests: XCTestCase {
     }
 
     private func run(_ recipe: Recipe, output: String? = nil, resume: Bool = false,
-                     before: ((Int, UNet) -> Void)? = nil) throws -> TrainingSummary {
+                     before: ((Int, any ImageModel) -> Void)? = nil) throws -> TrainingSummary {
         let trainer = Trainer(recipe: recipe, output: output, resume: resume)
         trainer.showProgress = false
-        trainer.beforeStep = before
+        if let before { trainer.extraCallbacks = [BeforeStep(before)] }
         return try trainer.run()
     }
 
@@ -195,9 +195,9 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(summary.losses.allSatisfy(\.isFinite))
         let ckpt = try Checkpoint.load(directory: dir + "/out")
         XCTAssertEqual(ckpt.metadata.spatialRank, 3)
-        XCTAssertEqual(ckpt.metadata.model.dims, 3)
-        XCTAssertEqual(ckpt.metadata.model.pooling, .maxBlur)
-        XCTAssertFalse(ckpt.metadata.model.skipTop)
+        XCTAssertEqual(try ckpt.metadata.unet().dims, 3)
+        XCTAssertEqual(try ckpt.metadata.unet().pooling, .maxBlur)
+        XCTAssertFalse(try ckpt.metadata.unet().skipTop)
         XCTAssertNoThrow(try ckpt.makeModel(weights: .last))
     }
 
@@ -221,7 +221,7 @@ final class TrainerTests: XCTestCase {
         let s = try run(try recipe(care))
         XCTAssertTrue(s.losses.allSatisfy(\.isFinite))
         let ckpt = try Checkpoint.load(directory: dir + "/care")
-        XCTAssertTrue(ckpt.metadata.model.probabilistic)
+        XCTAssertTrue(try ckpt.metadata.unet().probabilistic)
         XCTAssertNotNil(ckpt.metadata.targetNormalization)
         let n2n = care.replacingOccurrences(of: "method: care", with: "method: noise2noise")
             .replacingOccurrences(of: "care: {probabilistic: true}", with: "noise2noise: {loss: mse}")
@@ -280,8 +280,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(summary.step, 3)
         XCTAssertTrue(summary.losses.allSatisfy(\.isFinite))
         let ckpt = try Checkpoint.load(directory: dir + "/out")
-        XCTAssertEqual(ckpt.metadata.model.pooling, .strideConv)
-        XCTAssertEqual(ckpt.metadata.model.dropout, 0.1)
+        XCTAssertEqual(try ckpt.metadata.unet().pooling, .strideConv)
+        XCTAssertEqual(try ckpt.metadata.unet().dropout, 0.1)
         XCTAssertNotNil(ckpt.metadata.targetNormalization)
         XCTAssertNoThrow(try ckpt.makeModel(weights: .best))
     }

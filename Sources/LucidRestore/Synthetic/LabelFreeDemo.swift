@@ -96,15 +96,15 @@ public struct LabelFreeDemo {
     public func run(log: (String) -> Void = { _ in }) throws -> Result {
         try validate()
         try PredictionRun.ensureWritableFolder(output)
-        let data = Checkpoint.join(output, "data")
+        let data = joinPath(output, "data")
         try? FileManager.default.removeItem(atPath: data)
         let generator = SyntheticBrightfield(shape: shape, seed: seed)
         let split = try generator.writeDataset(to: data, count: pairs)
-        let manifestPath = Checkpoint.join(data, "pairs.csv")
+        let manifestPath = joinPath(data, "pairs.csv")
         let shapeText = shape.map(String.init).joined(separator: "×")
         log("simulated \(pairs) brightfield/fluorescence pairs \(shapeText) in \(data): \(split.train) to train on, \(split.test) held out")
 
-        let checkpoint = Checkpoint.join(output, "checkpoint")
+        let checkpoint = joinPath(output, "checkpoint")
         let start = Date()
         let steps = try Demo.train(for: seconds, probeSteps: probeSteps, checkpoint: checkpoint, name: "label-free (\(shape.count)D U-Net, depth 2, \(filters) filters)", log: log) { steps, folder in
             try recipe(manifest: manifestPath, steps: steps, checkpoint: folder)
@@ -130,12 +130,12 @@ public struct LabelFreeDemo {
         let mean = heldOut.map(\.pearson).reduce(0, +) / Double(heldOut.count)
 
         for (name, images) in [("brightfield", signals), ("predicted", predictions), ("truth", truths)] {
-            try LabelFreeDemo.stacked(images).write(to: Checkpoint.join(output, name + ".tif"), as: .float32)
+            try LabelFreeDemo.stacked(images).write(to: joinPath(output, name + ".tif"), as: .float32)
         }
         let rows = try zip(signals, zip(predictions, truths)).map { s, pt in
             try PNG.montage([s.previewPlane(), pt.0.previewPlane(), pt.1.previewPlane()])
         }
-        try PNG.write(LabelFreeDemo.column(rows, gap: 4), to: Checkpoint.join(output, "comparison.png"))
+        try PNG.write(LabelFreeDemo.column(rows, gap: 4), to: joinPath(output, "comparison.png"))
 
         let entries = heldOut.map { h in
             "{\"signal\": \(jsonQuoted(h.signal)), \"pearson\": \(ImageScores.number(h.pearson)), "
@@ -145,7 +145,7 @@ public struct LabelFreeDemo {
             + "\"mean_pearson\": \(ImageScores.number(mean)), \"steps\": \(steps), "
             + "\"training_seconds\": \(String(format: "%.1f", trainingSeconds)), "
             + "\"training_pairs\": \(split.train), \"shape\": [\(shape.map(String.init).joined(separator: ", "))]}\n"
-        try Checkpoint.writeAtomically(Data(json.utf8), to: Checkpoint.join(output, "metrics.json"))
+        try Checkpoint.writeAtomically(Data(json.utf8), to: joinPath(output, "metrics.json"))
         return Result(heldOut: heldOut, meanPearson: mean, trainingPairs: split.train, steps: steps,
                       trainingSeconds: trainingSeconds)
     }

@@ -46,9 +46,9 @@ struct BatchGeometry {
 /// masked; cycling the phase over `grid^d` steps visits every pixel. A masked pixel is replaced by
 /// the mean of its face neighbours (`interpolate`, reflect at the border) or by zero, so the
 /// network's output there never depends on the pixel's own value.
-public struct GridMasker: Sendable {
+public struct GridMasker: Equatable, Sendable {
     /// How a masked pixel's value is replaced.
-    public enum Replacement: String, Sendable, Codable { case interpolate, zero }
+    public enum Replacement: String, CaseIterable, Sendable, Codable { case interpolate, zero }
 
     public var grid: Int
     public var replacement: Replacement
@@ -107,9 +107,9 @@ public struct GridMasker: Sendable {
 /// masked (stratified sampling) and replaced by a uniformly drawn pixel of its
 /// `neighborhood`-wide window that is never the pixel itself (`uniform`), or by the median of that
 /// window without its centre (`median`, N2V2).
-public struct BlindSpotMasker: Sendable {
+public struct BlindSpotMasker: Equatable, Sendable {
     /// How a masked pixel's value is replaced.
-    public enum Replacement: String, Sendable, Codable { case uniform, median }
+    public enum Replacement: String, CaseIterable, Sendable, Codable { case uniform, median }
 
     public var pixelFraction: Double
     public var neighborhood: Int

@@ -44,8 +44,8 @@ extension TrainingData {
         case .noisy, .simulated:
             throw TrainingDataError(path: "data", reason: "method labelfree needs data.manifest, or data.input and data.target")
         }
-        let inputNormalization = data.normalize.normalization
-        let targetConfig = (data.targetNormalize ?? data.normalize).normalization
+        let inputNormalization = data.normalize
+        let targetConfig = data.targetNormalize ?? data.normalize
         var seen = Set(files)
         var first: (name: String, inChannels: Int, outChannels: Int)?
 

@@ -47,7 +47,7 @@ public struct TrainingData {
 
     /// Reads the recipe's data. The validation patches are sampled with a generator seeded by `seed`.
     public static func load(_ recipe: Recipe, seed: UInt64) throws -> TrainingData {
-        if recipe.method.isLabelFree { return try loadLabelFree(recipe, seed: seed) }
+        if recipe.data.needs == .signalToTarget { return try loadLabelFree(recipe, seed: seed) }
         let data = recipe.data
         let paired: Bool
         var inputFiles: [String], targetFiles: [String] = []
@@ -104,10 +104,9 @@ public struct TrainingData {
             throw TrainingDataError(path: inputFiles[min(odd, inputFiles.count - 1)], reason: "has \(inputs[odd].shape[0]) channels, the first file has \(inChannels)")
         }
 
-        let method = normalizationConfig(data)
-        let normalization = try method.fitted(to: sample(inputs))
+        let normalization = try data.normalize.fitted(to: sample(inputs))
         var targetNormalization: LucidImaging.Normalization?
-        if recipe.method == .care { targetNormalization = try method.fitted(to: sample(targets)) }
+        if type(of: recipe.method).normalizesTargets { targetNormalization = try data.normalize.fitted(to: sample(targets)) }
         let targetNorm = targetNormalization ?? normalization
         let normalized = sources.map { source in
             source.enumerated().map { k, t in k == 0 ? normalization.apply(t) : targetNorm.apply(t) }
@@ -129,11 +128,6 @@ public struct TrainingData {
                             normalization: normalization, targetNormalization: targetNormalization,
                             sources: normalized, validationInputs: validation[0],
                             validationTargets: paired ? validation[1] : nil, augment: data.augment)
-    }
-
-    /// The recipe's `data.normalize` as the imaging normalization (not yet fitted).
-    static func normalizationConfig(_ data: DataRecipe) -> LucidImaging.Normalization {
-        data.normalize.normalization
     }
 
     /// Reads `file` and returns its `[C, spatial…]` sampler inputs, checking axes, finiteness and size.
@@ -189,66 +183,10 @@ public struct TrainingData {
     /// Number of validation patches.
     public var validationSize: Int { validationInputs.shape[0] }
 
-    /// One random crop: its source, corner and XY transform.
-    private struct Crop {
-        var source: Int
-        var origin: [Int]
-        var flipY = false, flipX = false, transpose = false
-    }
-
     /// A batch of `size` random crops (with random XY flips / quarter turns when `augment`).
     public func batch(size: Int, rng: inout RandomGenerator) -> (input: Tensor, target: Tensor?) {
-        let d = patchShape.count
-        let square = patchShape[d - 1] == patchShape[d - 2]
-        // Positions per source, so that every patch position of the data is equally likely.
-        let positions = sources.map { s in zip(s[0].shape.dropFirst(), patchShape).reduce(1) { $0 * ($1.0 - $1.1 + 1) } }
-        let total = positions.reduce(0, +)
-        var crops: [Crop] = []
-        for _ in 0..<size {
-            var r = rng.int(below: total), source = 0
-            while r >= positions[source] { r -= positions[source]; source += 1 }
-            let spatial = Array(sources[source][0].shape.dropFirst())
-            var crop = Crop(source: source, origin: (0..<d).map { rng.int(below: spatial[$0] - patchShape[$0] + 1) })
-            if augment {
-                crop.flipY = rng.int(below: 2) == 1
-                crop.flipX = rng.int(below: 2) == 1
-                crop.transpose = square && rng.int(below: 2) == 1
-            }
-            crops.append(crop)
-        }
-        func gather(_ k: Int) -> Tensor {
-            let c = sources[0][k].shape[0]
-            let out = Tensor(uninitialized: [size, c] + patchShape)
-            let ph = patchShape[d - 2], pw = patchShape[d - 1], pz = d == 3 ? patchShape[0] : 1
-            let dst = out.storage.base
-            Threads.parallelFor(size) { b in
-                let crop = crops[b]
-                let image = sources[crop.source][k]
-                let (H, W) = (image.shape[d - 1], image.shape[d])
-                let D = d == 3 ? image.shape[1] : 1
-                let z0 = d == 3 ? crop.origin[0] : 0, y0 = crop.origin[d - 2], x0 = crop.origin[d - 1]
-                for plane in 0..<(c * pz) {
-                    let (ci, z) = (plane / pz, plane % pz)
-                    let s = image.storage.base + ((ci * D + z0 + z) * H + y0) * W + x0
-                    let o = dst + (b * c * pz + plane) * ph * pw
-                    if !crop.flipY && !crop.flipX && !crop.transpose {
-                        for y in 0..<ph { (o + y * pw).update(from: s + y * W, count: pw) }
-                        continue
-                    }
-                    for y in 0..<ph {
-                        for x in 0..<pw {
-                            // Output (y, x) reads crop (sy, sx): optional transpose, then flips.
-                            var (sy, sx) = crop.transpose ? (x, y) : (y, x)
-                            if crop.flipY { sy = ph - 1 - sy }
-                            if crop.flipX { sx = pw - 1 - sx }
-                            o[y * pw + x] = s[sy * W + sx]
-                        }
-                    }
-                }
-            }
-            return out
-        }
-        return (gather(0), sources[0].count > 1 ? gather(1) : nil)
+        let b = PatchSampler.uniformBatch(sources, patchShape: patchShape, size: size, augment: augment, rng: &rng)
+        return (b[0], b.count > 1 ? b[1] : nil)
     }
 
     /// Validation patches `from ..< to` (inputs and targets).

@@ -2,24 +2,26 @@ import Foundation
 import Yams
 
 /// Builds recipe errors that name the file, the key path, the line and any `--set` that supplied the value.
-struct RecipeContext {
-    let file: String
+public struct RecipeContext {
+    public let file: String
     /// Overrides applied to the tree, in order: key path and the `key=value` text as typed.
     var overrides: [(path: [String], text: String)] = []
 
-    func error(_ path: [String], _ message: String, at node: Node? = nil, line: Int? = nil) -> RecipeError {
+    init(file: String) { self.file = file }
+
+    public func error(_ path: [String], _ message: String, at node: Node? = nil, line: Int? = nil) -> RecipeError {
         let override = overrides.last(where: { path.starts(with: $0.path) })?.text
         return RecipeError(file: file, path: path.joined(separator: "."), message: message,
                            line: override == nil ? (line ?? node?.mark?.line) : nil, override: override)
     }
 
     /// `<value> is not allowed (<what is allowed>)`.
-    func notAllowed(_ path: [String], _ node: Node, _ allowed: String) -> RecipeError {
+    public func notAllowed(_ path: [String], _ node: Node, _ allowed: String) -> RecipeError {
         error(path, "\(Self.render(node)) is not allowed (\(allowed))", at: node)
     }
 
     /// A node as the user wrote it, shortened for one-line messages.
-    static func render(_ node: Node) -> String {
+    public static func render(_ node: Node) -> String {
         let text: String
         switch node {
         case .scalar(let s):
@@ -35,21 +37,21 @@ struct RecipeContext {
     }
 
     /// The text of an unquoted scalar (numbers and booleans must not be quoted).
-    static func plain(_ node: Node) -> String? {
+    public static func plain(_ node: Node) -> String? {
         guard case .scalar(let s) = node, s.style == .plain || s.style == .any else { return nil }
         return s.string
     }
 
-    static func isNull(_ node: Node) -> Bool {
+    public static func isNull(_ node: Node) -> Bool {
         guard let text = plain(node) else { return false }
         return text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL"
     }
 
-    static func int(_ node: Node) -> Int? {
+    public static func int(_ node: Node) -> Int? {
         plain(node).flatMap { Int($0.replacingOccurrences(of: "_", with: "")) }
     }
 
-    static func double(_ node: Node) -> Double? {
+    public static func double(_ node: Node) -> Double? {
         guard let text = plain(node), let d = Double(text.replacingOccurrences(of: "_", with: "")),
               d.isFinite else { return nil }
         return d
@@ -57,17 +59,17 @@ struct RecipeContext {
 }
 
 /// One mapping of the recipe: checks its keys up front, then reads typed values with defaults.
-struct MapReader {
-    let context: RecipeContext
-    let path: [String]
+public struct MapReader {
+    public let context: RecipeContext
+    public let path: [String]
     /// The mapping node itself (nil when the section is absent), for the line of missing keys.
-    let node: Node?
+    public let node: Node?
     /// Key → (key node, value node), nulls already dropped.
-    private(set) var entries: [(key: String, keyNode: Node, value: Node)] = []
+    public private(set) var entries: [(key: String, keyNode: Node, value: Node)] = []
 
     /// Reads `node` as a mapping whose keys must be in `allowed` (any key when nil).
     /// An absent or null section reads as empty. `what` describes the section for type errors.
-    init(_ node: Node?, path: [String], allowed: [String]?, what: String, context: RecipeContext) throws {
+    public init(_ node: Node?, path: [String], allowed: [String]?, what: String, context: RecipeContext) throws {
         self.context = context
         self.path = path
         self.node = node
@@ -96,26 +98,26 @@ struct MapReader {
     }
 
     /// The value under `key`, nil when absent or null.
-    func value(_ key: String) -> Node? { entries.first(where: { $0.key == key })?.value }
+    public func value(_ key: String) -> Node? { entries.first(where: { $0.key == key })?.value }
 
-    func has(_ key: String) -> Bool { value(key) != nil }
+    public func has(_ key: String) -> Bool { value(key) != nil }
 
     /// The line of `key` (or of this section when the key is absent).
-    func line(_ key: String) -> Int? {
+    public func line(_ key: String) -> Int? {
         entries.first(where: { $0.key == key })?.keyNode.mark?.line ?? node?.mark?.line
     }
 
     /// An error about `key` of this section, pointing at its line.
-    func error(_ key: String, _ message: String) -> RecipeError {
+    public func error(_ key: String, _ message: String) -> RecipeError {
         context.error(path + [key], message, line: line(key))
     }
 
     /// `path.key: missing (…)`.
-    func missing(_ key: String, _ explanation: String) -> RecipeError {
+    public func missing(_ key: String, _ explanation: String) -> RecipeError {
         context.error(path + [key], "missing (\(explanation))", line: node?.mark?.line)
     }
 
-    func int(_ key: String, default fallback: Int, in range: ClosedRange<Int>, odd: Bool = false,
+    public func int(_ key: String, default fallback: Int, in range: ClosedRange<Int>, odd: Bool = false,
              describe: String? = nil) throws -> Int {
         guard let node = value(key) else { return fallback }
         let what = describe ?? "\(odd ? "an odd integer" : "an integer") from \(range.lowerBound) to \(range.upperBound)"
@@ -126,7 +128,7 @@ struct MapReader {
     }
 
     /// A finite number; `check` says whether it is in range, `describe` what is allowed.
-    func double(_ key: String, default fallback: Double, describe: String,
+    public func double(_ key: String, default fallback: Double, describe: String,
                 _ check: (Double) -> Bool) throws -> Double {
         guard let node = value(key) else { return fallback }
         guard let v = RecipeContext.double(node), check(v) else {
@@ -135,7 +137,7 @@ struct MapReader {
         return v
     }
 
-    func bool(_ key: String, default fallback: Bool) throws -> Bool {
+    public func bool(_ key: String, default fallback: Bool) throws -> Bool {
         guard let node = value(key) else { return fallback }
         switch RecipeContext.plain(node)?.lowercased() {
         case "true", "yes", "on": return true
@@ -145,13 +147,13 @@ struct MapReader {
     }
 
     /// One of the enum's raw values (restricted to `choices` when given).
-    func choice<E: RawRepresentable & CaseIterable>(_ key: String, default fallback: E?, among choices: [E]? = nil)
+    public func choice<E: RawRepresentable & CaseIterable>(_ key: String, default fallback: E?, among choices: [E]? = nil)
         throws -> E? where E.RawValue == String {
         guard let node = value(key) else { return fallback }
         return try MapReader.choice(node, path: path + [key], among: choices ?? Array(E.allCases), context: context)
     }
 
-    static func choice<E: RawRepresentable>(_ node: Node, path: [String], among choices: [E],
+    public static func choice<E: RawRepresentable>(_ node: Node, path: [String], among choices: [E],
                                             context: RecipeContext) throws -> E where E.RawValue == String {
         let names = choices.map(\.rawValue)
         guard case .scalar(let s) = node, let v = E(rawValue: s.string), names.contains(s.string) else {
@@ -161,7 +163,7 @@ struct MapReader {
     }
 
     /// A file name or glob pattern (any scalar; not a list or map).
-    func string(_ key: String, describe: String = "a file name or pattern") throws -> String? {
+    public func string(_ key: String, describe: String = "a file name or pattern") throws -> String? {
         guard let node = value(key) else { return nil }
         guard case .scalar(let s) = node, !s.string.isEmpty else {
             throw context.notAllowed(path + [key], node, describe)
@@ -170,7 +172,7 @@ struct MapReader {
     }
 
     /// A list of integers in `range` (a single integer is accepted as a list of one).
-    func intList(_ key: String, in range: ClosedRange<Int>, describe: String) throws -> [Int]? {
+    public func intList(_ key: String, in range: ClosedRange<Int>, describe: String) throws -> [Int]? {
         guard let node = value(key) else { return nil }
         let items: [Node]
         switch node {
@@ -190,7 +192,7 @@ struct MapReader {
     }
 
     /// A nested section under `key`.
-    func section(_ key: String, allowed: [String]?, what: String) throws -> MapReader {
+    public func section(_ key: String, allowed: [String]?, what: String) throws -> MapReader {
         try MapReader(value(key), path: path + [key], allowed: allowed, what: what, context: context)
     }
 }

@@ -10,7 +10,7 @@ import LucidNN
 /// extents (multiples of `sizeMultiple`). Tiles of several samples are batched together.
 /// ```swift
 /// let predictor = TiledPredictor(model: TiledPredictor.model(net), spatialRank: 2,
-///                                sizeMultiple: net.sizeMultiple, receptiveRadius: net.config.receptiveRadius)
+///                                sizeMultiple: net.sizeMultiple, receptiveRadius: net.architecture.receptiveRadius)
 /// let y = try predictor.predict(x)      // x [N, C, H, W] of any H, W → [N, C′, H, W]
 /// ```
 public struct TiledPredictor {
@@ -22,7 +22,7 @@ public struct TiledPredictor {
     public var spatialRank: Int
     /// Tile extents and overlaps are rounded up to multiples of this.
     public var sizeMultiple: Int
-    /// The model's receptive-field radius (`UNetConfig.receptiveRadius`): each tile ignores up
+    /// The model's receptive-field radius (`ModelConfig.receptiveRadius`): each tile ignores up
     /// to this many pixels at borders shared with another tile.
     public var receptiveRadius: Int
     /// Largest tile extent per spatial axis (one value applies to every axis).
@@ -65,7 +65,7 @@ public struct TiledPredictor {
     }
 
     /// `net` as a model: evaluation mode, no gradient recording.
-    public static func model(_ net: UNet) -> Model {
+    public static func model(_ net: any ImageModel) -> Model {
         net.setTraining(false)
         return { x in try noGrad { try net(Variable(x)).value } }
     }

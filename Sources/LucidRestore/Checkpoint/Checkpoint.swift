@@ -63,7 +63,7 @@ public struct TrainingState: Codable, Equatable, Sendable {
 }
 
 /// The contents of `lucid.json`: everything needed to rebuild, apply and resume a model.
-public struct CheckpointMetadata: Codable, Equatable, Sendable {
+public struct CheckpointMetadata: Codable, Sendable {
     /// Version of this file's layout.
     public static let currentFormat = 1
     /// Version of Lucid that wrote checkpoints.
@@ -75,8 +75,8 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
     public var method: String
     /// The resolved recipe as JSON text (every default filled in).
     public var recipe: String
-    /// The network.
-    public var model: UNetConfig
+    /// The network's architecture (recorded with its `kind`, `ModelRegistry`'s name for it).
+    public var model: any ModelConfig
     /// Normalization fitted on the training inputs; prediction applies it to its inputs (fitted
     /// again to each input when it is `perImage` or percentile).
     public var normalization: LucidImaging.Normalization
@@ -110,7 +110,7 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
     /// When the step was saved (ISO 8601).
     public var created: String
 
-    public init(method: String, recipe: String, model: UNetConfig, normalization: LucidImaging.Normalization,
+    public init(method: String, recipe: String, model: any ModelConfig, normalization: LucidImaging.Normalization,
                 targetNormalization: LucidImaging.Normalization?, axes: String, spatialRank: Int, step: Int,
                 bestValidationLoss: Double?, bestStep: Int?, dataFiles: [DataFileDigest], training: TrainingState,
                 pixelSize: Double? = nil, sourcePixelSize: Double? = nil, signalChannels: [Int]? = nil) {
@@ -133,6 +133,67 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
         self.signalChannels = signalChannels
         files = CheckpointFiles(weightsLast: "", weightsBest: "", optimizer: "")
         created = ""
+    }
+}
+
+extension CheckpointMetadata {
+    enum CodingKeys: String, CodingKey {
+        case format, lucidVersion, method, recipe, modelKind, model, normalization, targetNormalization, pixelSize,
+             sourcePixelSize, signalChannels, axes, spatialRank, step, bestValidationLoss, bestStep, dataFiles, training,
+             files, created
+    }
+
+    /// Checkpoints of Lucid 0.1 have no `modelKind`: their model is a U-Net.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let kind = try c.decodeIfPresent(String.self, forKey: .modelKind) ?? UNetConfig.kind
+        guard let type = ModelRegistry.type(named: kind) else {
+            throw DecodingError.dataCorruptedError(forKey: .modelKind, in: c, debugDescription: "unknown model kind '\(kind)' (this Lucid knows \(ModelRegistry.all.map { $0.kind }.joined(separator: ", ")))")
+        }
+        func decodeModel<T: ModelConfig>(_ t: T.Type) throws -> any ModelConfig { try c.decode(T.self, forKey: .model) }
+        model = try decodeModel(type)
+        format = try c.decode(Int.self, forKey: .format)
+        lucidVersion = try c.decode(String.self, forKey: .lucidVersion)
+        method = try c.decode(String.self, forKey: .method)
+        recipe = try c.decode(String.self, forKey: .recipe)
+        normalization = try c.decode(LucidImaging.Normalization.self, forKey: .normalization)
+        targetNormalization = try c.decodeIfPresent(LucidImaging.Normalization.self, forKey: .targetNormalization)
+        pixelSize = try c.decodeIfPresent(Double.self, forKey: .pixelSize)
+        sourcePixelSize = try c.decodeIfPresent(Double.self, forKey: .sourcePixelSize)
+        signalChannels = try c.decodeIfPresent([Int].self, forKey: .signalChannels)
+        axes = try c.decode(String.self, forKey: .axes)
+        spatialRank = try c.decode(Int.self, forKey: .spatialRank)
+        step = try c.decode(Int.self, forKey: .step)
+        bestValidationLoss = try c.decodeIfPresent(Double.self, forKey: .bestValidationLoss)
+        bestStep = try c.decodeIfPresent(Int.self, forKey: .bestStep)
+        dataFiles = try c.decode([DataFileDigest].self, forKey: .dataFiles)
+        training = try c.decode(TrainingState.self, forKey: .training)
+        files = try c.decode(CheckpointFiles.self, forKey: .files)
+        created = try c.decode(String.self, forKey: .created)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(format, forKey: .format)
+        try c.encode(lucidVersion, forKey: .lucidVersion)
+        try c.encode(method, forKey: .method)
+        try c.encode(recipe, forKey: .recipe)
+        try c.encode(type(of: model).kind, forKey: .modelKind)
+        try model.encode(to: c.superEncoder(forKey: .model))
+        try c.encode(normalization, forKey: .normalization)
+        try c.encodeIfPresent(targetNormalization, forKey: .targetNormalization)
+        try c.encodeIfPresent(pixelSize, forKey: .pixelSize)
+        try c.encodeIfPresent(sourcePixelSize, forKey: .sourcePixelSize)
+        try c.encodeIfPresent(signalChannels, forKey: .signalChannels)
+        try c.encode(axes, forKey: .axes)
+        try c.encode(spatialRank, forKey: .spatialRank)
+        try c.encode(step, forKey: .step)
+        try c.encodeIfPresent(bestValidationLoss, forKey: .bestValidationLoss)
+        try c.encodeIfPresent(bestStep, forKey: .bestStep)
+        try c.encode(dataFiles, forKey: .dataFiles)
+        try c.encode(training, forKey: .training)
+        try c.encode(files, forKey: .files)
+        try c.encode(created, forKey: .created)
     }
 }
 
@@ -163,11 +224,11 @@ public struct Checkpoint {
     public var metadata: CheckpointMetadata
 
     /// Path of `name` inside the folder.
-    public func path(_ name: String) -> String { Checkpoint.join(directory, name) }
+    public func path(_ name: String) -> String { joinPath(directory, name) }
 
     /// Reads `lucid.json` and checks that the files it names are present.
     public static func load(directory: String) throws -> Checkpoint {
-        let file = join(directory, metadataFile)
+        let file = joinPath(directory, metadataFile)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw CheckpointError(path: directory, reason: "no such checkpoint folder")
@@ -199,10 +260,10 @@ public struct Checkpoint {
         return try SafeTensors.load(from: URL(fileURLWithPath: path(name))).tensors
     }
 
-    /// The U-Net of `metadata.model` with the chosen weights loaded.
-    public func makeModel(weights which: Weights = .best) throws -> UNet {
+    /// The model of `metadata.model` with the chosen weights loaded.
+    public func makeModel(weights which: Weights = .best) throws -> any ImageModel {
         var rng = RandomGenerator(seed: 0)
-        let net = try UNet(metadata.model, rng: &rng)
+        let net = try metadata.model.makeModel(rng: &rng)
         let name = which == .best ? metadata.files.weightsBest : metadata.files.weightsLast
         do {
             try net.loadStateDict(try weights(which))
@@ -210,6 +271,17 @@ public struct Checkpoint {
             throw CheckpointError(path: path(name), reason: "does not fit the network in \(Checkpoint.metadataFile): \(error)")
         }
         return net
+    }
+
+    /// The method the model was trained with, with its settings (from the saved recipe).
+    public func method() throws -> any RestorationMethod {
+        let file = path(Checkpoint.metadataFile)
+        guard Methods.named(metadata.method) != nil else {
+            throw CheckpointError(path: file, reason: "method '\(metadata.method)' is unknown to this Lucid (it knows \(Methods.names.joined(separator: ", ")))")
+        }
+        do { return try Recipe.parse(yaml: metadata.recipe, file: file).method } catch {
+            throw CheckpointError(path: file, reason: "its recipe cannot be read back (\(error))")
+        }
     }
 
     /// The optimizer state saved with the step.
@@ -258,7 +330,7 @@ public struct Checkpoint {
         var meta = metadata
         meta.files.weightsLast = "weights_last-\(tag).safetensors"
         meta.files.optimizer = "optimizer-\(tag).safetensors"
-        let url = { (name: String) in URL(fileURLWithPath: join(directory, name)) }
+        let url = { (name: String) in URL(fileURLWithPath: joinPath(directory, name)) }
         let stepMeta = ["step": String(metadata.step), "format": "lucid"]
 
         try SafeTensors.save(last, metadata: stepMeta, to: url(meta.files.weightsLast))
@@ -279,57 +351,31 @@ public struct Checkpoint {
         meta.created = ISO8601DateFormatter().string(from: Date())
         let json: Data
         do { json = try encoder.encode(meta) } catch {
-            throw CheckpointError(path: join(directory, metadataFile), reason: "cannot encode (\(describe(error)))")
+            throw CheckpointError(path: joinPath(directory, metadataFile), reason: "cannot encode (\(describe(error)))")
         }
-        try writeAtomically(json, to: join(directory, metadataFile))
+        try writeAtomically(json, to: joinPath(directory, metadataFile))
         try interrupt?(.committed)
 
-        try link(join(directory, meta.files.weightsLast), as: join(directory, lastLink))
+        try link(joinPath(directory, meta.files.weightsLast), as: joinPath(directory, lastLink))
         try interrupt?(.linkedLast)
-        try link(join(directory, meta.files.weightsBest), as: join(directory, bestLink))
+        try link(joinPath(directory, meta.files.weightsBest), as: joinPath(directory, bestLink))
         try interrupt?(.linkedBest)
         removeStale(in: directory, keeping: [meta.files.weightsLast, meta.files.weightsBest, meta.files.optimizer])
         try interrupt?(.cleaned)
         return Checkpoint(directory: directory, metadata: meta)
     }
 
-    /// Writes `data` to a temporary file next to `path`, flushes it, renames it over `path` and
-    /// flushes the folder.
+    /// `AtomicFile.write`, failing with a checkpoint error.
     static func writeAtomically(_ data: Data, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = join(dir, "." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        func fail(_ what: String) -> CheckpointError {
-            CheckpointError(path: path, reason: "\(what): \(String(cString: strerror(errno)))")
+        do { try AtomicFile.write(data, to: path) } catch let error as FileWriteError {
+            throw CheckpointError(path: path, reason: error.reason)
         }
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw fail("cannot create a temporary file") }
-        var ok = false
-        defer { if !ok { close(fd); unlink(tmp) } }
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var done = 0
-            while done < raw.count {
-                let w = write(fd, raw.baseAddress! + done, raw.count - done)
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    throw fail("write failed")
-                }
-                done += w
-            }
-        }
-        guard fsync(fd) == 0 else { throw fail("fsync failed") }
-        ok = true
-        close(fd)
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw fail("cannot rename the temporary file into place")
-        }
-        syncDirectory(dir)
     }
 
     /// Makes `alias` a hard link to `target` atomically (a copy where hard links are not supported).
     private static func link(_ target: String, as alias: String) throws {
         let dir = (alias as NSString).deletingLastPathComponent
-        let tmp = join(dir, "." + (alias as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let tmp = joinPath(dir, "." + (alias as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         if hardLink(target, tmp) != 0 {
             guard let data = FileManager.default.contents(atPath: target) else {
                 throw CheckpointError(path: target, reason: "cannot read it to copy it to \(alias)")
@@ -341,7 +387,7 @@ public struct Checkpoint {
             unlink(tmp)
             throw CheckpointError(path: alias, reason: "cannot rename into place: \(String(cString: strerror(errno)))")
         }
-        syncDirectory(dir)
+        AtomicFile.syncFolder(dir)
     }
 
     /// Removes step files not in `keep` and temporary files left by interrupted saves.
@@ -351,17 +397,8 @@ public struct Checkpoint {
             let stepFile = (name.hasPrefix("weights_last-") || name.hasPrefix("weights_best-") || name.hasPrefix("optimizer-"))
                 && name.hasSuffix(".safetensors")
             let temporary = name.hasPrefix(".") && name.contains(".tmp-")
-            if stepFile || temporary { unlink(join(directory, name)) }
+            if stepFile || temporary { unlink(joinPath(directory, name)) }
         }
-    }
-
-    private static func syncDirectory(_ dir: String) {
-        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_CLOEXEC)
-        if fd >= 0 { _ = fsync(fd); close(fd) }
-    }
-
-    static func join(_ a: String, _ b: String) -> String {
-        a.isEmpty ? b : a.hasSuffix("/") ? a + b : a + "/" + b
     }
 
     static var encoder: JSONEncoder {

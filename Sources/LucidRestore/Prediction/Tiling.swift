@@ -121,28 +121,3 @@ public struct TileAxis: Equatable, Sendable {
         }
     }
 }
-
-extension UNetConfig {
-    /// A bound on the receptive-field radius in input pixels: an output pixel depends on input
-    /// pixels at most this far away along any axis (pooling and upsampling counted at their
-    /// worst alignment). Tiles whose overlap exceeds twice this predict exactly as one pass.
-    public var receptiveRadius: Int {
-        let k = kernel / 2
-        var radius = 0, scale = 1
-        for _ in 0..<depth {
-            radius += convsPerLevel * k * scale
-            switch pooling {
-            case .max, .strideConv: radius += scale
-            case .maxBlur: radius += 2 * scale + scale
-            }
-            scale *= 2
-        }
-        radius += convsPerLevel * k * scale
-        for _ in 0..<depth {
-            radius += scale    // upsampling (nearest, linear or transposed) reaches one coarse pixel
-            scale /= 2
-            radius += convsPerLevel * k * scale
-        }
-        return radius + outputKernel / 2
-    }
-}

@@ -30,7 +30,7 @@ public struct Demo {
         let yaml = """
             method: noise2self
             data:
-              train: \(Demo.quoted(Checkpoint.join(self.output, "noisy.tif")))
+              train: \(Demo.quoted(joinPath(self.output, "noisy.tif")))
               axes: YX
               patch: [32, 32]
               validation: 0.1
@@ -78,27 +78,27 @@ public struct Demo {
         var noiseRNG = RandomGenerator(seed: seed &+ 1)
         let noisy = try camera.degrade(clean, rng: &noiseRNG)
         let cleanCounts = LucidImaging.Normalization(method: .meanStd, offset: 0, scale: Float(photons)).invert(clean)
-        try Image(data: noisy, axes: "YX").write(to: Checkpoint.join(output, "noisy.tif"))
-        try Image(data: cleanCounts, axes: "YX").write(to: Checkpoint.join(output, "clean.tif"))
+        try Image(data: noisy, axes: "YX").write(to: joinPath(output, "noisy.tif"))
+        try Image(data: cleanCounts, axes: "YX").write(to: joinPath(output, "clean.tif"))
         log("specimen \(size)×\(size), \(photons) photons at the brightest structure, read noise \(readNoise) e⁻")
 
         // The demo's checkpoint folder is its own: a previous demo run's is replaced.
-        let checkpoint = Checkpoint.join(output, "checkpoint")
+        let checkpoint = joinPath(output, "checkpoint")
         let steps = try Demo.train(for: seconds, checkpoint: checkpoint, name: "Noise2Self", log: log) { steps, folder in
             try recipe(steps: steps, output: folder)
         }
 
         let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: checkpoint), weights: .best)
         let restored = try restorer.predict(Image(data: noisy, axes: "YX")).data
-        try Image(data: restored, axes: "YX").write(to: Checkpoint.join(output, "restored.tif"))
-        try PNG.writeComparison([noisy, restored, cleanCounts], to: Checkpoint.join(output, "comparison.png"))
+        try Image(data: restored, axes: "YX").write(to: joinPath(output, "restored.tif"))
+        try PNG.writeComparison([noisy, restored, cleanCounts], to: joinPath(output, "comparison.png"))
 
         let range = Double(photons)
         let before = try Metrics.evaluate(noisy, reference: cleanCounts, dataRange: range)
         let after = try Metrics.evaluate(restored, reference: cleanCounts, dataRange: range)
         let json = "{\"noisy\": \(before.json()), \"restored\": \(after.json()), \"steps\": \(steps), "
             + "\"photons\": \(photons), \"read_noise\": \(readNoise), \"size\": \(size)}\n"
-        try Checkpoint.writeAtomically(Data(json.utf8), to: Checkpoint.join(output, "metrics.json"))
+        try Checkpoint.writeAtomically(Data(json.utf8), to: joinPath(output, "metrics.json"))
         return Result(noisy: before, restored: after, steps: steps)
     }
 }

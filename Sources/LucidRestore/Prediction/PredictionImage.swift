@@ -15,17 +15,20 @@ import LucidNN
 ///   normalized units when that was fitted to each target by itself.
 /// - A model trained at another pixel size (`pixelSize`) gets each image resampled linearly in
 ///   Y and X to that size, and its output resampled back to the image's grid.
-/// - A probabilistic network's output gains a channel axis: the means, then the Laplace scales
-///   (`exp` of the predicted log-scale, in intensity units).
+/// - The method's `PredictionHead` transforms the network's output first: a probabilistic CARE
+///   network's output gains a channel axis, the means, then the Laplace scales (`exp` of the
+///   predicted log-scale, in intensity units).
 /// ```swift
 /// let restorer = ImagePredictor(net: net, normalization: .percentile(), tile: 512)
 /// let restored = try restorer.predict(try Image.read("noisy.tif"))
 /// ```
 public struct ImagePredictor {
-    /// The tiled network (its model already includes the probabilistic head's `exp`).
+    /// The tiled network (its model already includes the method's output head).
     public var predictor: TiledPredictor
-    /// The network's configuration.
-    public let config: UNetConfig
+    /// The network's architecture.
+    public let config: any ModelConfig
+    /// Output channels that are intensities (the rest are spreads, in intensity units).
+    public let intensityChannels: Int
     /// Normalization of the network's training data (re-fitted per image in percentile mode).
     public var normalization: LucidImaging.Normalization
     /// Fixed normalization of the training targets (CARE, labelfree) to map outputs back with;
@@ -39,34 +42,32 @@ public struct ImagePredictor {
     /// channels); nil uses every channel.
     public var signalChannels: [Int]?
 
-    /// A restorer over `model`, a network with configuration `config` (see `TiledPredictor`
-    /// for `tile`, `overlap` and `batchSize`; `nil` picks the defaults).
-    public init(model: @escaping TiledPredictor.Model, config: UNetConfig, normalization: LucidImaging.Normalization,
-                tile: Int? = nil, overlap: Int? = nil, batchSize: Int? = nil, testTimeAugmentation: Bool = false) {
+    /// A restorer over `model`, a network of architecture `config` whose output `head`
+    /// transforms (nil: every channel is an intensity); see `TiledPredictor` for `tile`,
+    /// `overlap` and `batchSize` (`nil` picks the defaults).
+    public init(model: @escaping TiledPredictor.Model, config: any ModelConfig, head: PredictionHead? = nil,
+                normalization: LucidImaging.Normalization, tile: Int? = nil, overlap: Int? = nil, batchSize: Int? = nil,
+                testTimeAugmentation: Bool = false) {
         self.config = config
         self.normalization = normalization
+        intensityChannels = head?.intensityChannels ?? config.outputChannels
         outputNormalization = nil
         pixelSize = nil
         sourcePixelSize = nil
         signalChannels = nil
-        let head: TiledPredictor.Model
-        if config.probabilistic {
-            let c = config.outChannels
-            head = { x in try ImagePredictor.exponentiateScale(model(x), channels: c) }
-        } else {
-            head = model
-        }
-        predictor = TiledPredictor(model: head, spatialRank: config.dims, sizeMultiple: 1 << config.depth,
+        var headed = model
+        if let transform = head?.transform { headed = { x in try transform(model(x)) } }
+        predictor = TiledPredictor(model: headed, spatialRank: config.spatialRank, sizeMultiple: config.sizeMultiple,
                                    receptiveRadius: config.receptiveRadius, tile: tile.map { [$0] },
                                    overlap: overlap.map { [$0] }, batchSize: batchSize,
                                    testTimeAugmentation: testTimeAugmentation)
     }
 
     /// A restorer running `net` in evaluation mode without gradient recording.
-    public init(net: UNet, normalization: LucidImaging.Normalization, tile: Int? = nil, overlap: Int? = nil,
-                batchSize: Int? = nil, testTimeAugmentation: Bool = false) {
-        self.init(model: TiledPredictor.model(net), config: net.config, normalization: normalization, tile: tile,
-                  overlap: overlap, batchSize: batchSize, testTimeAugmentation: testTimeAugmentation)
+    public init(net: any ImageModel, head: PredictionHead? = nil, normalization: LucidImaging.Normalization,
+                tile: Int? = nil, overlap: Int? = nil, batchSize: Int? = nil, testTimeAugmentation: Bool = false) {
+        self.init(model: TiledPredictor.model(net), config: net.architecture, head: head, normalization: normalization,
+                  tile: tile, overlap: overlap, batchSize: batchSize, testTimeAugmentation: testTimeAugmentation)
     }
 
     /// A restorer for a trained checkpoint: its network with the chosen weights, its input
@@ -74,7 +75,9 @@ public struct ImagePredictor {
     /// and signal channels.
     public init(checkpoint: Checkpoint, weights: Checkpoint.Weights = .best, tile: Int? = nil, overlap: Int? = nil,
                 batchSize: Int? = nil, testTimeAugmentation: Bool = false) throws {
-        self.init(net: try checkpoint.makeModel(weights: weights), normalization: checkpoint.metadata.normalization,
+        let net = try checkpoint.makeModel(weights: weights)
+        self.init(net: net, head: try checkpoint.method().predictionHead(net.architecture),
+                  normalization: checkpoint.metadata.normalization,
                   tile: tile, overlap: overlap, batchSize: batchSize, testTimeAugmentation: testTimeAugmentation)
         outputNormalization = checkpoint.metadata.targetNormalization
         pixelSize = checkpoint.metadata.pixelSize
@@ -82,8 +85,8 @@ public struct ImagePredictor {
         signalChannels = checkpoint.metadata.signalChannels
     }
 
-    /// Channels of the output per input sample: `outChannels`, doubled for a probabilistic net.
-    public var outputChannels: Int { config.outChannels * (config.probabilistic ? 2 : 1) }
+    /// Channels of the output per input sample.
+    public var outputChannels: Int { config.outputChannels }
 
     /// The restored image: same axes (a `C` axis added when the network gives several
     /// channels per input channel), calibration and shape apart from channels; float pixels.
@@ -119,10 +122,10 @@ public struct ImagePredictor {
     /// `predict` on the image's own grid.
     private func predictOnGrid(_ image: Image) throws -> Image {
         let letters = Array(image.axes)
-        let spatialLetters: [Character] = config.dims == 3 ? ["Z", "Y", "X"] : ["Y", "X"]
+        let spatialLetters: [Character] = config.spatialRank == 3 ? ["Z", "Y", "X"] : ["Y", "X"]
         guard spatialLetters.allSatisfy(letters.contains) else {
             throw TensorError.invalidArgument(op: "predict",
-                detail: "a \(config.dims)-D network needs an image with axes \(String(spatialLetters)), got '\(image.axes)'")
+                detail: "a \(config.spatialRank)-D network needs an image with axes \(String(spatialLetters)), got '\(image.axes)'")
         }
         try ImagePredictor.checkFinite(image.data)
         let channels = image.size("C")
@@ -152,7 +155,7 @@ public struct ImagePredictor {
         var y = try predictor.predict(fitted.apply(samples))
         let k = outputChannels
         if outputNormalization?.perImage != true {
-            ImagePredictor.invert(&y, outputNormalization ?? fitted, meanChannels: config.outChannels)
+            ImagePredictor.invert(&y, outputNormalization ?? fitted, meanChannels: intensityChannels)
         }
 
         // Back to [others…, Cout, spatial…].
@@ -183,22 +186,6 @@ public struct ImagePredictor {
         if let bad {
             throw TensorError.invalidArgument(op: "predict", detail: "pixel \(bad) (flat index) is \(x.storage.base[bad]); the input must be finite")
         }
-    }
-
-    /// `exp` of channels `channels..<2·channels` of `[B, 2·channels, …]` (log-scale → scale).
-    static func exponentiateScale(_ y: Tensor, channels c: Int) throws -> Tensor {
-        guard y.rank >= 3, y.shape[1] == 2 * c else {
-            throw TensorError.shapeMismatch(op: "predict", detail: "a probabilistic network must give \(2 * c) channels, got \(y.shape)")
-        }
-        var out = y
-        out.makeUnique()
-        let plane = y.count / (y.shape[0] * y.shape[1])
-        let p = out.storage.base, b = y.shape[0]
-        Threads.parallelFor(b * c) { job in
-            let s = p + ((job / c) * 2 * c + c + job % c) * plane
-            for i in 0..<plane { s[i] = Foundation.exp(s[i]) }
-        }
-        return out
     }
 
     /// Maps `[N, K, …]` back to intensities: the first `meanChannels` channels `x·scale + offset`,
