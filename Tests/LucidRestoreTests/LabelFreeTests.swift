@@ -4,18 +4,12 @@ import LucidCore
 import LucidImaging
 import LucidNN
 @testable import LucidRestore
+import LucidTestSupport
 import XCTest
 
 /// Label-free prediction: the manifest, training from it, per-image normalization, resampling,
 /// tiled prediction of an fnet-style net, and Pearson r.
 final class LabelFreeTests: XCTestCase {
-    private func tempDir() throws -> String {
-        let dir = NSTemporaryDirectory() + "lucid-labelfree-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
-
     /// A "brightfield" signal (an offset, scaled specimen) and its "fluorescence" target (a
     /// nonlinear function of the same specimen), both written as float32 TIFFs.
     private func writePair(_ dir: String, _ name: String, shape: [Int], seed: UInt64, pixelSize: Double? = nil) throws {
@@ -144,7 +138,7 @@ final class LabelFreeTests: XCTestCase {
 
     /// Every manifest mistake is one line naming the manifest, the line and the cause.
     func testManifestErrorsNameTheLineAndCause() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try writePair(dir, "a", shape: [32, 32], seed: 1)
         try Image(data: Tensor(zeros: [32, 40]), axes: "YX").write(to: "\(dir)/wide.tif")
         try Image(data: PredictionTests.random([2, 32, 32], seed: 2), axes: "CYX").write(to: "\(dir)/two.tif")
@@ -199,7 +193,7 @@ final class LabelFreeTests: XCTestCase {
 
     /// Without a manifest, signal and target files pair by name as for CARE (all of them train).
     func testFoldersMatchedByName() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         for sub in ["bf", "fluo"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true) }
         for (name, seed) in [("a", UInt64(1)), ("b", 2)] {
             try writePair(dir, name, shape: [24, 24], seed: seed)
@@ -230,7 +224,7 @@ final class LabelFreeTests: XCTestCase {
     /// logs validation Pearson r, records per-image normalization, and its checkpoint predicts
     /// whole images whose result does not move when the input is rescaled.
     func testTrainsFromAManifestAndPredictsWithPerImageNormalization() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         for (name, seed) in [("a", UInt64(1)), ("b", 2), ("c", 3)] { try writePair(dir, name, shape: [72, 80], seed: seed) }
         try write("signal,target,split\ns-a.tif,t-a.tif,train\ns-b.tif,t-b.tif,train\ns-c.tif,t-c.tif,val\nmissing.tif,t-x.tif,test\n",
                   to: "\(dir)/pairs.csv")
@@ -294,7 +288,7 @@ final class LabelFreeTests: XCTestCase {
     /// one; prediction then takes that channel from multi-channel files (as if the file held it
     /// alone) and refuses files without it. Checkpoints without the record use files whole.
     func testPredictionTakesTheSignalChannelsOfTheManifest() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         let shape = [40, 48]
         let planes = try (0..<3).map { try SyntheticSpecimen(shape: shape, seed: 20 + UInt64($0)).render().map { 100 + 500 * $0 } }
         try Image(data: try Tensor.concat(planes.map { try $0.reshaped([1] + shape) }, axis: 0), axes: "CYX")
@@ -342,7 +336,7 @@ final class LabelFreeTests: XCTestCase {
     /// train as output channels of one fnet-style 3-D net at another pixel size; prediction
     /// writes a C axis on the input's grid.
     func testSeveralTargetsAndResamplingIn3D() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         let shape = [8, 40, 48]
         try writePair(dir, "a", shape: shape, seed: 4, pixelSize: 0.1)
         let channels = try (0..<3).map { try SyntheticSpecimen(shape: shape, seed: 10 + UInt64($0)).render() }
@@ -494,38 +488,16 @@ private extension Tensor {
 
 /// The contract recipe through the built `lucid` binary: train, predict, evaluate.
 final class LabelFreeCommandLineTests: XCTestCase {
-    /// The `lucid` binary next to the test bundle in the build folder.
-    private var binary: URL? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? Bundle.main.bundlePath)
-        while dir.path != "/" {
-            dir.deleteLastPathComponent()
-            let candidate = dir.appendingPathComponent("lucid")
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDir), !isDir.boolValue { return candidate }
-        }
-        return nil
-    }
-
     /// Runs `lucid args` in `dir`; stdout and stderr apart.
     private func lucid(_ args: [String], in dir: String) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let (out, err) = (Pipe(), Pipe())
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let r = try runLucid(args, in: URL(fileURLWithPath: dir))
+        return (r.status, r.out, r.err)
     }
 
     /// `lucid demo labelfree` is its own command and `lucid demo` still the Noise2Self demo
     /// (their argument checks answer before anything runs).
     func testDemoSpellings() throws {
-        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
+        guard lucidBinary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
         let dir = NSTemporaryDirectory()
         var r = try lucid(["demo", "labelfree", "--shape", "32,32", "-o", "unused"], in: dir)
         XCTAssertNotEqual(r.status, 0)
@@ -540,7 +512,7 @@ final class LabelFreeCommandLineTests: XCTestCase {
     }
 
     func testContractRecipeTrainsPredictsAndEvaluates() throws {
-        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
+        guard lucidBinary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
         let dir = NSTemporaryDirectory() + "lucid-labelfree-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -188,3 +188,30 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(labelfree.resolvingDataPaths(relativeTo: ""), labelfree)
     }
 }
+
+/// The key table of Recipes/README.md is the one the code generates.
+final class RecipeKeyTableTests: XCTestCase {
+    func testReadmeTableMatchesTheCode() throws {
+        let readme = try String(contentsOf: recipesFolder.appendingPathComponent("README.md"), encoding: .utf8)
+        let begin = try XCTUnwrap(readme.range(of: "<!-- keys:begin -->\n")), end = try XCTUnwrap(readme.range(of: "<!-- keys:end -->"))
+        XCTAssertEqual(String(readme[begin.upperBound..<end.lowerBound]), Recipe.keyTableMarkdown,
+                       "Recipes/README.md's key table is stale: replace it with the output of `lucid recipe --keys`")
+    }
+
+    func testEveryKeyAParserAllowsIsInTheTable() throws {
+        let keys = Set(Recipe.keyTable.map(\.key))
+        for key in ["data.normalize.per_image", "noise2void.n2v2", "care.probabilistic", "model.convs_per_level",
+                    "training.schedule.warmup", "training.early_stopping.min_delta", "output"] {
+            XCTAssertTrue(keys.contains(key), key)
+        }
+        // Every method's section and every shared section's keys appear, once.
+        XCTAssertEqual(keys.count, Recipe.keyTable.count)
+        for type in Methods.all {
+            for name in type.keyNames { XCTAssertTrue(keys.contains(type.name + "." + name), "\(type.name).\(name)") }
+        }
+        for name in ModelRecipe.keys.names { XCTAssertTrue(keys.contains("model." + name), name) }
+        for name in TrainingRecipe.keys.names where name != "schedule" && name != "early_stopping" {
+            XCTAssertTrue(keys.contains("training." + name), name)
+        }
+    }
+}

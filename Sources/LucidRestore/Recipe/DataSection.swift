@@ -58,7 +58,7 @@ public struct DataRecipe: Equatable, Sendable {
                       "intensity normalization: a mode, or a mapping with mode, low, high, clip (and per_image)"),
         .bool("augment", \.augment, "random flips and 90° rotations of training patches"),
         RecipeKey("target_normalize", allowed: "a mode name or a mapping with mode, low, high, clip, per_image",
-                  default: "meanstd per image", "labelfree: normalization of the targets",
+                  default: "meanstd per image", "labelfree: normalization of the targets, keys as data.normalize",
                   read: { d, r, context in
                       guard try d.signalToTargetOnly("target_normalize", r, context) else { return }
                       var n = Normalization.meanStd
@@ -175,7 +175,7 @@ public struct DataRecipe: Equatable, Sendable {
         RecipeKey(name, allowed: "a mode name or a mapping with mode, low, high, clip (labelfree: per_image)", default: shown, summary,
                   nestedRows: { prefix, _ in
                       [KeyRow(key: prefix + name + ".mode", allowed: "one of " + Normalization.Method.allCases.map(\.rawValue).joined(separator: ", "),
-                              defaultText: "percentile (labelfree: meanstd)", summary: "percentile: low/high percentiles → 0/1 (CSBDeep); meanstd: z-score"),
+                              defaultText: "percentile (labelfree: meanstd)", summary: "percentile: the low/high percentiles → 0/1 (CSBDeep); meanstd: z-score (`normalize: none` is short for `{mode: none}`)"),
                        KeyRow(key: prefix + name + ".low", allowed: "a percentile ≥ 0 and < 100", defaultText: "1.0", summary: "percentile mapped to 0"),
                        KeyRow(key: prefix + name + ".high", allowed: "a percentile > low and ≤ 100", defaultText: "99.8", summary: "percentile mapped to 1"),
                        KeyRow(key: prefix + name + ".clip", allowed: "true or false", defaultText: "false", summary: "clip normalized values to [0, 1]"),

@@ -159,7 +159,7 @@ public struct Recipe: Equatable, Sendable {
     public static var keyTable: [KeyRow] {
         var rows = [KeyRow(key: "method", allowed: "one of " + Methods.names.joined(separator: ", "), defaultText: "(required)",
                            summary: "the training method; its settings go in the section of the same name")]
-        rows += DataRecipe.keys.keys.flatMap { $0.rows(prefix: "data.", defaults: nil) }
+        rows += DataRecipe.keys.keys.flatMap { $0.rows(prefix: "data.", defaults: DataRecipe()) }
         for type in Methods.all { rows += type.keyRows }
         rows += ModelRecipe.keys.keys.flatMap { $0.rows(prefix: "model.", defaults: ModelRecipe()) }
         rows += TrainingRecipe.keys.keys.flatMap { $0.rows(prefix: "training.", defaults: TrainingRecipe()) }

@@ -38,7 +38,7 @@ public struct TrainingRecipe: Equatable, Sendable {
 
     static let scheduleKeys: [RecipeKey<LearningRateSchedule>] = [
         .choice("kind", \.kind, default: "plateau (labelfree: none)",
-                "none (constant), cosine (decay to 0), step (× factor every `every` steps), plateau (× factor after `patience` validations without improvement)"),
+                "none (constant), cosine (decay to 0), step (× factor every `every` steps), plateau (× factor after `patience` validations without improvement); `schedule: cosine` is short for `{kind: cosine}`"),
         .double("factor", \.factor, allowed: "a number > 0 and < 1", "decay factor of step and plateau") { $0 > 0 && $0 < 1 },
         .int("every", \.every, in: 1...100_000_000, "step interval of step"),
         .int("patience", \.patience, in: 1...100_000, "validations without improvement before plateau lowers the rate"),
@@ -47,7 +47,7 @@ public struct TrainingRecipe: Equatable, Sendable {
 
     static let earlyStoppingKeys: [RecipeKey<EarlyStopping>] = [
         .int("patience", \.patience, in: 0...100_000, describe: "an integer ≥ 0 (0 never stops early)",
-             "stop after this many validations without improvement (0: never)"),
+             "stop after this many validations without improvement (0: never); `early_stopping: 10` is short for `{patience: 10}`"),
         .double("min_delta", \.minDelta, allowed: "a number ≥ 0", "smallest validation-loss decrease that counts as improvement") { $0 >= 0 },
     ]
 

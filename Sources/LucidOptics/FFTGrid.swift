@@ -14,7 +14,7 @@ public enum Boundary: String, Codable, Sendable, CaseIterable {
 /// The FFT grid behind a convolution of an image with a kernel: padded shape, in-place FFTW
 /// plan, and per-axis maps from grid positions to image positions. Ranks 1–3 are handled as 3-D
 /// (leading extents of 1).
-struct PaddedGrid: @unchecked Sendable {
+struct FFTGrid: @unchecked Sendable {
     /// Image shape as given.
     let imageShape: [Int]
     /// Image extents promoted to 3-D `[z, y, x]`.
