@@ -3,17 +3,11 @@ import LucidAutograd
 import LucidCore
 import LucidImaging
 import LucidNN
+import LucidTestSupport
 import XCTest
 @testable import LucidRestore
 
 final class TrainerTests: XCTestCase {
-    private func tempDir() throws -> String {
-        let dir = NSTemporaryDirectory() + "lucid-train-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
-
     /// A noisy synthetic specimen (Poisson-like Gaussian noise around 20 photons), written as float32 TIFF.
     @discardableResult
     private func writeNoisy(_ path: String, shape: [Int], seed: UInt64, axes: String? = nil) throws -> Tensor {
@@ -42,10 +36,10 @@ final class TrainerTests: XCTestCase {
     }
 
     private func run(_ recipe: Recipe, output: String? = nil, resume: Bool = false,
-                     before: ((Int, UNet) -> Void)? = nil) throws -> TrainingSummary {
+                     before: ((Int, any ImageModel) -> Void)? = nil) throws -> TrainingSummary {
         let trainer = Trainer(recipe: recipe, output: output, resume: resume)
         trainer.showProgress = false
-        trainer.beforeStep = before
+        if let before { trainer.extraCallbacks = [BeforeStep(before)] }
         return try trainer.run()
     }
 
@@ -145,7 +139,7 @@ final class TrainerTests: XCTestCase {
     // MARK: - training from recipes
 
     func testNoise2SelfTrainsFromTIFFFiles() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 1)
         try writeNoisy(dir + "/noisy/b.tif", shape: [40, 56], seed: 2)
@@ -180,7 +174,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func testNoise2Void3DTrainsFromAStack() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try writeNoisy(dir + "/stack.tif", shape: [12, 32, 32], seed: 4)
         let yaml = """
             method: noise2void
@@ -195,14 +189,14 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(summary.losses.allSatisfy(\.isFinite))
         let ckpt = try Checkpoint.load(directory: dir + "/out")
         XCTAssertEqual(ckpt.metadata.spatialRank, 3)
-        XCTAssertEqual(ckpt.metadata.model.dims, 3)
-        XCTAssertEqual(ckpt.metadata.model.pooling, .maxBlur)
-        XCTAssertFalse(ckpt.metadata.model.skipTop)
+        XCTAssertEqual(try ckpt.metadata.unet().dims, 3)
+        XCTAssertEqual(try ckpt.metadata.unet().pooling, .maxBlur)
+        XCTAssertFalse(try ckpt.metadata.unet().skipTop)
         XCTAssertNoThrow(try ckpt.makeModel(weights: .last))
     }
 
     func testPairedMethodsMatchFilesByName() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         for sub in ["low", "high"] {
             try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
         }
@@ -221,7 +215,7 @@ final class TrainerTests: XCTestCase {
         let s = try run(try recipe(care))
         XCTAssertTrue(s.losses.allSatisfy(\.isFinite))
         let ckpt = try Checkpoint.load(directory: dir + "/care")
-        XCTAssertTrue(ckpt.metadata.model.probabilistic)
+        XCTAssertTrue(try ckpt.metadata.unet().probabilistic)
         XCTAssertNotNil(ckpt.metadata.targetNormalization)
         let n2n = care.replacingOccurrences(of: "method: care", with: "method: noise2noise")
             .replacingOccurrences(of: "care: {probabilistic: true}", with: "noise2noise: {loss: mse}")
@@ -233,7 +227,7 @@ final class TrainerTests: XCTestCase {
     /// CARE on pairs simulated from clean targets: inputs blurred and noisy, aligned with their
     /// targets, reproducible from the seed; the recipe's pooling and dropout reach the network.
     func testCARETrainsOnSimulatedPairs() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: "\(dir)/high", withIntermediateDirectories: true)
         let clean = try SyntheticSpecimen(shape: [48, 48], seed: 5).render()
         try Image(data: LucidImaging.Normalization(method: .meanStd, offset: 10, scale: 500).invert(clean), axes: "YX")
@@ -280,8 +274,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(summary.step, 3)
         XCTAssertTrue(summary.losses.allSatisfy(\.isFinite))
         let ckpt = try Checkpoint.load(directory: dir + "/out")
-        XCTAssertEqual(ckpt.metadata.model.pooling, .strideConv)
-        XCTAssertEqual(ckpt.metadata.model.dropout, 0.1)
+        XCTAssertEqual(try ckpt.metadata.unet().pooling, .strideConv)
+        XCTAssertEqual(try ckpt.metadata.unet().dropout, 0.1)
         XCTAssertNotNil(ckpt.metadata.targetNormalization)
         XCTAssertNoThrow(try ckpt.makeModel(weights: .best))
     }
@@ -309,7 +303,7 @@ final class TrainerTests: XCTestCase {
     /// An interrupted run (SIGINT) resumed from its checkpoint reproduces the uninterrupted run's
     /// losses, validation losses and final weights exactly.
     func testResumeReproducesTheUninterruptedRun() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 7)
         let yaml = """
@@ -361,7 +355,7 @@ final class TrainerTests: XCTestCase {
     /// Early stopping ends the run after `patience` validations without improvement; the best
     /// weights stay those of the best validation.
     func testEarlyStoppingKeepsTheBestWeights() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 1)
         let r = try recipe(n2sRecipe(dir, steps: 20), ["training.validate_every=1", "training.early_stopping.patience=2",
@@ -379,7 +373,7 @@ final class TrainerTests: XCTestCase {
 
     /// A NaN loss stops training with a clear message and keeps the last good checkpoint.
     func testNonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 1)
         let r = try recipe(n2sRecipe(dir, steps: 10), ["training.validate_every=2"])
@@ -402,7 +396,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func testBadInputErrorsNameTheFileAndCause() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         // Patch larger than the image.
         try writeNoisy(dir + "/noisy/small.tif", shape: [16, 24], seed: 1)
