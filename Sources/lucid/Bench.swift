@@ -75,6 +75,6 @@ struct BenchContext {
 /// Every benchmark case, in the order `lucid bench` runs them.
 enum BenchRegistry {
     static var all: [BenchCase] {
-        EngineBenchmarks.cases + NetworkBenchmarks.cases + OpticsBenchmarks.cases + MetricsBenchmarks.cases
+        EngineBenchmarks.cases + NetworkBenchmarks.cases + DiffusionBenchmarks.cases + OpticsBenchmarks.cases + MetricsBenchmarks.cases
     }
 }

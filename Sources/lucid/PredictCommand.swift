@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LucidCore
 import LucidImaging
+import LucidNN
 import LucidRestore
 
 /// `lucid predict CHECKPOINT_DIR INPUT...`: restores images with a trained model.
@@ -16,7 +17,10 @@ struct PredictCommand: ParsableCommand {
             Label-free models give their targets' scale: z-scores when the targets were normalized per image \
             (the default), one channel per target (a C axis when there are several); a model trained at \
             data.pixel_size gets each input resampled to it and its output resampled back, and one trained \
-            on a manifest's signal_channel takes that channel of each input.
+            on a manifest's signal_channel takes that channel of each input. A diffusion model draws \
+            --samples samples per tile (--steps noise levels of its --sampler, seeded by --seed) and writes \
+            their mean to -o, their per-pixel standard deviation to --std and the samples (a C axis) to \
+            --save-samples; a self-supervised one writes Tweedie's estimate and its standard deviation.
             """)
 
     @Argument(help: "Checkpoint folder written by `lucid train`.")
@@ -43,6 +47,24 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Which weights to use: best or last.")
     var weights: String = "best"
 
+    @Option(help: "Diffusion models: samples per tile for the mean and std (default: the recipe's diffusion.samples).")
+    var samples: Int?
+
+    @Option(help: "Diffusion models: noise levels the sampler visits, e.g. 20 for DDIM (default: diffusion.steps).")
+    var steps: Int?
+
+    @Option(help: "Diffusion models: ddpm, ddim, pc or langevin (default: diffusion.sampler).")
+    var sampler: String?
+
+    @Option(help: "Diffusion models: seed of the samples.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Diffusion models: where the per-pixel standard deviation goes (a file for one input, else a folder).")
+    var std: String?
+
+    @Option(name: .customLong("save-samples"), help: "Diffusion models: where the samples go (a C axis of --samples channels).")
+    var saveSamples: String?
+
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -57,10 +79,23 @@ struct PredictCommand: ParsableCommand {
             }
             if let tile, tile <= 0 { throw ValidationError("--tile \(tile) must be positive") }
             if let overlap, overlap < 0 { throw ValidationError("--overlap \(overlap) must not be negative") }
+            if let samples, samples < 1 { throw ValidationError("--samples \(samples) must be at least 1") }
+            if let steps, steps < 1 { throw ValidationError("--steps \(steps) must be at least 1") }
+            let kind = try sampler.map { name -> DiffusionSampler.Kind in
+                guard let k = DiffusionSampler.Kind(rawValue: name) else {
+                    throw ValidationError("--sampler must be one of \(DiffusionSampler.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+                }
+                return k
+            }
+            let sampling = SamplingOptions(samples: samples, steps: steps, sampler: kind, seed: seed, keepSamples: saveSamples != nil)
             let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: checkpoint), weights: which,
-                                              tile: tile, overlap: overlap, testTimeAugmentation: tta)
+                                              tile: tile, overlap: overlap, testTimeAugmentation: tta, sampling: sampling)
+            var extra: [String: String] = [:]
+            if let std { extra["std"] = std }
+            if let saveSamples { extra["samples"] = saveSamples }
             let start = Date()
-            let written = try PredictionRun.run(restorer: restorer, inputs: inputs, output: output, as: type, log: log)
+            let written = try PredictionRun.run(restorer: restorer, inputs: inputs, output: output, as: type,
+                                                extraOutputs: extra, log: log)
             log(String(format: "restored %d image%@ in %.2f s", written.count, written.count == 1 ? "" : "s",
                        Date().timeIntervalSince(start)))
         } catch let error as ValidationError {

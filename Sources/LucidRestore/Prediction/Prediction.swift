@@ -34,7 +34,8 @@ public struct TiledPredictor {
     public var batchSize: Int?
     /// Averages the 8 flips/rotations in XY (only the 4 flips when tiles are not square).
     public var testTimeAugmentation: Bool
-    /// Called after each model call with (tiles done, tiles in all).
+    /// Called before the first model call with (0, tiles in all), then after each with (tiles
+    /// done, tiles in all).
     public var progress: ((Int, Int) -> Void)?
 
     /// A predictor with tiles of at most `tile` pixels (default 1024 in 2D; 64 in Z and 256 in
@@ -111,6 +112,7 @@ public struct TiledPredictor {
         var output: Tensor? = nil
         let samplePixels = spatial.reduce(1, *)
         var done = 0
+        progress?(0, total)
         while done < total {
             let items = Array(done..<min(total, done + batch))
             // Gather the tiles of this batch.

@@ -80,34 +80,62 @@ public enum PredictionRun {
     }
 
     /// Restores every file of `inputs` (files, folders or globs) into `outputs` (see
-    /// `outputPaths`), as `type` (float32, or uint16 clipped and rounded). Progress lines go to
-    /// `log`. Returns the written paths. Each error names its file; files already written stay,
-    /// the failing one is not written.
+    /// `outputPaths`), as `type` (float32, or uint16 clipped and rounded). `extraOutputs` names
+    /// where other parts of a generative model's output go (`std`, `samples`: a file or folder,
+    /// as `output`). Progress goes to `log` (a bar with ETA on stderr while sampling). Returns
+    /// the written paths. Each error names its file; files already written stay, the failing
+    /// one is not written.
     public static func run(restorer: ImagePredictor, inputs: [String], output: String?, as type: PixelType = .float32,
+                           extraOutputs: [String: String] = [:],
                            log: @escaping (String) -> Void = { _ in }) throws -> [String] {
         let files = try ImageFiles.resolve(inputs)
+        let parts = restorer.tiles.parts.map(\.name)
+        for name in extraOutputs.keys.sorted() where !parts.dropFirst().contains(name) {
+            let has = parts.dropFirst().isEmpty ? "gives only its restoration" : "gives \(parts.joined(separator: ", "))"
+            throw PredictionError(path: extraOutputs[name]!, reason: "no \(name) to write: this model \(has)")
+        }
         let outputs = try outputPaths(inputs: files, output: output)
+        let extra = try extraOutputs.sorted { $0.key < $1.key }.map { name, spec in (name, try outputPaths(inputs: files, output: spec)) }
+        var taken = Set((files + outputs).map(canonical))
+        for (name, paths) in extra {
+            for path in paths where taken.contains(canonical(path)) {
+                throw PredictionError(path: path, reason: "would receive the \(name) and another file; choose another path")
+            }
+            taken.formUnion(paths.map(canonical))
+        }
         var restorer = restorer
+        let sampling = restorer.tiles.evaluationsPerTile > 1
         for (k, (file, out)) in zip(files, outputs).enumerated() {
             let image = try Image.read(file)
             let start = Date()
             let label = "[\(k + 1)/\(files.count)] \((file as NSString).lastPathComponent)"
             var lastShown = Date.distantPast
+            var bar: ProgressBar?
+            var evaluations = 0
             restorer.predictor.progress = { done, total in
-                if done == total || Date().timeIntervalSince(lastShown) > 1 {
+                if sampling {
+                    if done == 0 { bar = ProgressBar(total: total * restorer.tiles.evaluationsPerTile, label: label + " sampling") }
+                } else if done > 0 && (done == total || Date().timeIntervalSince(lastShown) > 1) {
                     lastShown = Date()
                     log("\(label): tile \(done)/\(total)")
                 }
             }
-            let restored: Image
+            restorer.tiles.counter?.onEvaluation = { tiles in
+                evaluations += tiles
+                bar?.update(evaluations)
+            }
+            let restored: [String: Image]
             do {
-                restored = try restorer.predict(image)
+                restored = try restorer.predictParts(image)
             } catch {
                 throw PredictionError(path: file, reason: "\(error)")
             }
-            try restored.write(to: out, as: type)
-            log(String(format: "%@ → %@ (%.2f s)", label, out, Date().timeIntervalSince(start)))
+            try restored[parts[0]]!.write(to: out, as: type)
+            for (name, paths) in extra { try restored[name]!.write(to: paths[k], as: type) }
+            let also = extra.map { "\($0.0) → \($0.1[k])" }.joined(separator: ", ")
+            log(String(format: "%@ → %@%@ (%.2f s)", label, out, also.isEmpty ? "" : ", " + also, Date().timeIntervalSince(start)))
         }
+        restorer.tiles.counter?.onEvaluation = nil
         return outputs
     }
 

@@ -76,7 +76,7 @@ public final class Trainer {
 
         let data = try TrainingData.load(recipe, seed: seed)
         let digests = try data.files.map(DataFileDigest.of)
-        let method = recipe.method
+        let method = try recipe.method.fitted(to: data)
         let config = try method.modelConfig(recipe, spatialRank: data.spatialRank, inChannels: data.inChannels,
                                             outChannels: data.outChannels)
         var initRNG = RandomGenerator(seed: seed)
@@ -120,7 +120,7 @@ public final class Trainer {
         let loop = TrainLoop(model: model, optimizer: optimizer, method: method, data: data, training: t,
                              progress: progress, validator: validator)
         let history = TrainingHistory()
-        loop.callbacks = [NaNGuard(output: output), metrics,
+        loop.callbacks = try method.trainingCallbacks(for: model) + [NaNGuard(output: output), metrics,
                           Checkpointer(output: output, metrics: metrics, template: template),
                           EarlyStopping(patience: t.earlyStopping.patience), history]
         if showProgress && progress.step < t.steps {
