@@ -3,8 +3,9 @@
 
 Usage:  python3 scripts/compare_bench.py [--quick] [--lucid .build/release/lucid] [--shared ../shared/bench]
 
-References: ../shared/bench/torch_unet.py and deconv_bench.py, and scripts/torch_fnet.py (PyTorch
-replica of Lucid's fnet3D net for the `fnet3d_train` case).
+References: ../shared/bench/torch_unet.py and deconv_bench.py, scripts/torch_fnet.py (PyTorch
+replica of Lucid's fnet3D net for the `fnet3d_train` case) and scripts/torch_diffusion.py (the
+diffusion U-Net of `diffusion_train` and `ddim_sample`).
 
 Each tool prints JSON lines; all of them go to bench-results/<timestamp>.jsonl, and a table of
 ratios (speed-up of Lucid over the reference, > 1 means Lucid is faster) goes to stdout.
@@ -55,13 +56,15 @@ def main():
     lucid = json_lines([args.lucid, "bench"])
     torch = json_lines([sys.executable, os.path.join(args.shared, "torch_unet.py")] + quick)
     fnet = json_lines([sys.executable, os.path.join(ROOT, "scripts", "torch_fnet.py")] + quick)
+    diffusion = json_lines([sys.executable, os.path.join(ROOT, "scripts", "torch_diffusion.py")] + quick)
     deconv = json_lines([sys.executable, os.path.join(args.shared, "deconv_bench.py")] + quick)
 
     os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = os.path.join(ROOT, "bench-results", f"{stamp}.jsonl")
     with open(path, "w") as f:
-        for src, rows in (("lucid", lucid), ("torch_unet", torch), ("torch_fnet", fnet), ("deconv_bench", deconv)):
+        for src, rows in (("lucid", lucid), ("torch_unet", torch), ("torch_fnet", fnet), ("torch_diffusion", diffusion),
+                          ("deconv_bench", deconv)):
             for r in rows:
                 f.write(json.dumps({"source": src, **r}) + "\n")
 
@@ -77,6 +80,8 @@ def main():
         speedup("unet2d_predict", torch, "unet2d_infer", 1.2),
         speedup("unet3d_train", torch, "unet3d_train", 1.0),
         speedup("fnet3d_train", fnet, "fnet3d_train", 1.0),
+        speedup("diffusion_train", diffusion, "diffusion_train", 1.0),
+        speedup("ddim_sample", diffusion, "ddim_sample", 1.0),
         speedup("conv2d", torch, "conv2d_fwd_bwd", None),
         speedup("conv2d_fwd", torch, "conv2d_fwd", None),
         speedup("rl3d", deconv, "skimage_rl20_w2", 5.0),

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import LucidAutograd
 import LucidCore
+import LucidTestSupport
 @testable import LucidNN
 
 /// Noise schedules, prediction targets, samplers and the diffusion U-Net.
@@ -247,6 +248,25 @@ final class DiffusionTests: XCTestCase {
         var bad = c
         bad.heads = 3
         XCTAssertThrowsError(try bad.validate()) { e in XCTAssertTrue("\(e)".contains("heads 3 must divide the 8 channels"), "\(e)") }
+    }
+
+    /// scripts/torch_diffusion.py (the PyTorch reference of the bench) builds the same net: the
+    /// same parameter names and shapes, in the same order.
+    func testBenchNetMatchesThePyTorchReference() throws {
+        try requirePython("torch")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/torch_diffusion.py").path
+        let r = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", script, "--names"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let torch = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[Any]])
+        var c = DiffusionUNetConfig()
+        c.conditionChannels = 1
+        c.attention = true
+        c.ema = false
+        var rng = RandomGenerator(seed: 0)
+        let net = try DiffusionUNet(c, rng: &rng)
+        XCTAssertEqual(net.namedParameters.map(\.name), torch.map { $0[0] as! String })
+        XCTAssertEqual(net.namedParameters.map(\.parameter.shape), torch.map { $0[1] as! [Int] })
     }
 
     func testExponentialMovingAverageFollowsTheWeights() throws {

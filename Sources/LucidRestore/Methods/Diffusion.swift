@@ -71,16 +71,16 @@ public struct Diffusion: RestorationMethod, Equatable {
         .choice("schedule", \.schedule, "noise levels: DDPM's linear or cosine β, or the VP / VE score SDE (not used by selfsupervised)"),
         .choice("prediction", \.prediction, default: "v (selfsupervised: x0)",
                 "what the network predicts: the noise ε, the data x₀, or the velocity v (selfsupervised: x0, Tweedie's posterior mean)"),
-        .int("timesteps", \.timesteps, in: 2...10_000, "noise levels T of training"),
+        .int("timesteps", \.timesteps, in: 2...10_000, "noise levels T of training (not used by selfsupervised)"),
         .double("sigma_min", \.sigmaMin, allowed: "a number > 0", "schedule ve: the smallest noise level (normalized intensities)") { $0 > 0 },
         .double("sigma_max", \.sigmaMax, allowed: "a number > sigma_min", "schedule ve: the largest noise level") { $0 > 0 },
         .double("recorruption", \.recorruption, allowed: "a number > 0 and ≤ 4",
                 "selfsupervised: strength α of the recorrupting noise, in units of the noise measured on the images") { $0 > 0 && $0 <= 4 },
-        .double("ema", \.ema, allowed: "a number ≥ 0 and < 1", "decay of the weights' moving average that prediction samples with (0: none)") {
+        .double("ema", \.ema, allowed: "a number ≥ 0 and < 1", "decay of the weights' moving average that prediction samples with (0: none; not used by selfsupervised)") {
             $0 >= 0 && $0 < 1
         },
-        .bool("attention", \.attention, "self-attention at the lowest resolution"),
-        .int("blocks", \.blocks, in: 1...4, "residual blocks per level (GroupNorm, SiLU, time embedding)"),
+        .bool("attention", \.attention, "self-attention at the lowest resolution of the diffusion U-Net (selfsupervised trains the model: U-Net)"),
+        .int("blocks", \.blocks, in: 1...4, "residual blocks per level of the diffusion U-Net (GroupNorm, SiLU, time embedding)"),
         .choice("sampler", \.sampler, "prediction: ddpm (ancestral), ddim (deterministic), pc (predictor–corrector), langevin (annealed); not used by selfsupervised"),
         .int("steps", \.steps, in: 1...10_000, "prediction: noise levels the sampler visits (lucid predict --steps)"),
         .int("samples", \.samples, in: 1...1000, "prediction: samples per tile for the mean and std (lucid predict --samples; selfsupervised: recorruptions)"),

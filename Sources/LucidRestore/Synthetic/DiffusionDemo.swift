@@ -90,7 +90,6 @@ public struct DiffusionDemo {
             try recipe(steps: steps, checkpoint: folder)
         }
         let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: checkpoint), weights: .last,
-                                          tile: mode == .conditional ? 128 : 64, overlap: 32,
                                           sampling: SamplingOptions(samples: samples, steps: self.steps, seed: seed))
         let start = Date()
         let parts = try restorer.predictParts(Image(data: input, axes: "YX"))
