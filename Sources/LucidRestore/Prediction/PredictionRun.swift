@@ -81,27 +81,32 @@ public enum PredictionRun {
 
     /// Restores every file of `inputs` (files, folders or globs) into `outputs` (see
     /// `outputPaths`), as `type` (float32, or uint16 clipped and rounded). Progress lines go to
-    /// `log`. Returns the written paths. Each error names its file; files already written stay,
-    /// the failing one is not written.
-    public static func run(restorer: ImagePredictor, inputs: [String], output: String?, as type: PixelType = .float32,
-                           log: @escaping (String) -> Void = { _ in }) throws -> [String] {
+    /// `log`. `ensemble` adds models whose restorations are averaged with `restorer`'s
+    /// (`EnsemblePredictor`). Returns the written paths. Each error names its file; files
+    /// already written stay, the failing one is not written.
+    public static func run(restorer: ImagePredictor, ensemble: [ImagePredictor] = [], inputs: [String], output: String?,
+                           as type: PixelType = .float32, log: @escaping (String) -> Void = { _ in }) throws -> [String] {
         let files = try ImageFiles.resolve(inputs)
         let outputs = try outputPaths(inputs: files, output: output)
-        var restorer = restorer
+        var restorers = try EnsemblePredictor([restorer] + ensemble)
         for (k, (file, out)) in zip(files, outputs).enumerated() {
             let image = try Image.read(file)
             let start = Date()
             let label = "[\(k + 1)/\(files.count)] \((file as NSString).lastPathComponent)"
             var lastShown = Date.distantPast
-            restorer.predictor.progress = { done, total in
-                if done == total || Date().timeIntervalSince(lastShown) > 1 {
-                    lastShown = Date()
-                    log("\(label): tile \(done)/\(total)")
+            let count = restorers.members.count
+            for m in restorers.members.indices {
+                let model = count == 1 ? "" : " model \(m + 1)/\(count)"
+                restorers.members[m].predictor.progress = { done, total in
+                    if done == total || Date().timeIntervalSince(lastShown) > 1 {
+                        lastShown = Date()
+                        log("\(label)\(model): tile \(done)/\(total)")
+                    }
                 }
             }
             let restored: Image
             do {
-                restored = try restorer.predict(image)
+                restored = try restorers.predict(image)
             } catch {
                 throw PredictionError(path: file, reason: "\(error)")
             }
