@@ -20,6 +20,8 @@ final class CommandLineTests: XCTestCase {
         p.executableURL = binary
         p.arguments = args
         p.currentDirectoryURL = dir
+        // Plans (wisdom) go to the test's folder, never to the user's ~/.cache.
+        p.environment = ProcessInfo.processInfo.environment.merging(["LUCID_WISDOM": dir.path + "/wisdom"]) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe

@@ -508,6 +508,8 @@ final class LabelFreeCommandLineTests: XCTestCase {
         p.executableURL = binary
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        // Plans (wisdom) go to the test's folder, never to the user's ~/.cache.
+        p.environment = ProcessInfo.processInfo.environment.merging(["LUCID_WISDOM": dir + "/wisdom"]) { $1 }
         let (out, err) = (Pipe(), Pipe())
         p.standardOutput = out
         p.standardError = err

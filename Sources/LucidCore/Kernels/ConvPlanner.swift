@@ -1,0 +1,250 @@
+import Dispatch
+import Foundation
+
+/// The three products of a convolution layer.
+enum ConvDirection: String, CaseIterable, Sendable {
+    case forward = "fwd"
+    case inputGradient = "dx"
+    case weightGradient = "dw"
+}
+
+/// Chooses how each convolution is computed, as FFTW and oneDNN do: the first time a geometry
+/// (batch, channels, spatial size, kernel, stride, padding, dilation, direction, threads) is
+/// seen, every applicable `ConvMethod` (Lucid's micro-kernels with their loop orders, the
+/// padded grid, batched columns, im2col + OpenBLAS, …) is timed on it and the fastest kept:
+/// in memory, and in this machine's wisdom file (`Wisdom`, kind `conv`) when a wisdom folder is
+/// set, so later processes, a resumed training run among them, use the same methods.
+///
+/// Timing runs on synthetic data of the layer's shape, its batch (then its outer spatial
+/// extents) reduced until one product is about `timingFlops`, so planning a whole U-Net takes
+/// well under two seconds. `LUCID_PLANNER=estimate` skips timing and uses the built-in
+/// heuristic; `LUCID_PLANNER_VERBOSE=1` prints each plan and its timings on stderr.
+public enum ConvPlanner {
+    /// How plans are made.
+    public enum Mode: String, Sendable {
+        /// Time the candidates (the default).
+        case measure
+        /// Use the heuristic, no timing (`LUCID_PLANNER=estimate`).
+        case estimate
+    }
+
+    private static let environment = ProcessInfo.processInfo.environment
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var plans: [String: ConvMethod] = [:]
+    nonisolated(unsafe) private static var measured: Set<String> = []
+    nonisolated(unsafe) private static var wisdomFolder: String??
+    nonisolated(unsafe) private static var modeSetting: Mode = environment["LUCID_PLANNER"] == "estimate" ? .estimate : .measure
+    nonisolated(unsafe) private static var verboseSetting = ["1", "true", "yes"].contains(environment["LUCID_PLANNER_VERBOSE"] ?? "")
+    nonisolated(unsafe) private static var seconds = 0.0
+    nonisolated(unsafe) private static var timedPlans = 0
+    nonisolated(unsafe) private static var log: [(geometry: ConvGeometry, direction: ConvDirection, method: ConvMethod)] = []
+
+    /// Forward FLOPs one timing run aims at (`2·batch·pixels·cout·cin·taps`).
+    static let timingFlops = 3e8
+
+    /// How plans are made from now on.
+    public static var mode: Mode {
+        get { lock.lock(); defer { lock.unlock() }; return modeSetting }
+        set { lock.lock(); modeSetting = newValue; lock.unlock() }
+    }
+
+    /// Whether each plan made by timing is printed on stderr.
+    public static var verbose: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return verboseSetting }
+        set { lock.lock(); verboseSetting = newValue; lock.unlock() }
+    }
+
+    /// Seconds this process has spent timing candidates, and the number of plans so made.
+    public static var planningTime: (seconds: Double, plans: Int) {
+        lock.lock(); defer { lock.unlock() }
+        return (seconds, timedPlans)
+    }
+
+    /// Forgets every plan in memory (the wisdom file is read again on the next plan).
+    public static func clearPlans() {
+        lock.lock(); defer { lock.unlock() }
+        plans.removeAll()
+        measured.removeAll()
+        log.removeAll()
+        wisdomFolder = nil
+    }
+
+    /// Every geometry and direction planned since `clearPlans`, with the method chosen.
+    static var planLog: [(geometry: ConvGeometry, direction: ConvDirection, method: ConvMethod)] {
+        lock.lock(); defer { lock.unlock() }
+        return log
+    }
+
+    /// The plan's key: direction, geometry and threads.
+    static func key(_ g: ConvGeometry, _ d: ConvDirection, threads: Int) -> String {
+        "\(d.rawValue):b\(g.batch):c\(g.cin)>\(g.cout):i\(g.iD)x\(g.iH)x\(g.iW):k\(g.kD)x\(g.kH)x\(g.kW)"
+            + ":s\(g.sD)x\(g.sH)x\(g.sW):p\(g.pD)x\(g.pH)x\(g.pW):d\(g.dD)x\(g.dH)x\(g.dW):t\(threads)"
+    }
+
+    /// Every method that computes direction `d` of `g`.
+    static func candidates(_ g: ConvGeometry, _ d: ConvDirection) -> [ConvMethod] {
+        let unit = PaddedGridConv.applies(g)
+        switch d {
+        case .forward:
+            return unit ? [.paddedGrid, .paddedGridPacked, .batchedColumns, .batchedColumnsBLAS, .columns, .columnsBLAS]
+                : [.columns, .columnsBLAS]
+        case .inputGradient:
+            let viaForward = ConvKernels.inputGradientIsForward(g) ? candidates(ConvKernels.flippedGeometry(g), .forward) : []
+            return viaForward + [.scatter, .scatterBLAS]
+        case .weightGradient:
+            return unit ? [.paddedGrid, .batchedColumns, .batchedColumnsBLAS, .columns, .columnsBLAS] : [.columns, .columnsBLAS]
+        }
+    }
+
+    /// The method chosen without timing (measured on the Zen 4 EPYC the kernels were first
+    /// tuned on): batched columns for small images with many channels, else the padded grid
+    /// for stride 1, else im2col chunks; the input gradient as a flipped forward convolution
+    /// where it is one.
+    static func heuristic(_ g: ConvGeometry, _ d: ConvDirection) -> ConvMethod {
+        switch d {
+        case .forward:
+            if BatchedColumns.applies(g, waste: BatchedColumns.forwardWaste) { return .batchedColumns }
+            return PaddedGridConv.applies(g) ? .paddedGrid : .columns
+        case .inputGradient:
+            return ConvKernels.inputGradientIsForward(g) ? heuristic(ConvKernels.flippedGeometry(g), .forward) : .scatter
+        case .weightGradient:
+            if BatchedColumns.applies(g, waste: BatchedColumns.weightWaste) { return .batchedColumns }
+            return PaddedGridConv.applies(g) ? .paddedGrid : .columns
+        }
+    }
+
+    /// The method for direction `d` of `g` on the threads available here: from memory, from
+    /// the wisdom file, or planned now.
+    static func method(for g: ConvGeometry, _ d: ConvDirection) -> ConvMethod {
+        let threads = Threads.inParallelRegion ? 1 : Threads.count
+        let k = key(g, d, threads: threads)
+        let valid = candidates(g, d)
+        lock.lock()
+        loadWisdomIfNeeded()
+        if let m = plans[k], valid.contains(m) { lock.unlock(); return m }
+        let mode = modeSetting
+        lock.unlock()
+        guard mode == .measure, valid.count > 1 else {
+            let m = heuristic(g, d)
+            lock.lock(); plans[k] = m; log.append((g, d, m)); lock.unlock()
+            return m
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let timings = time(valid, g, d)
+        let fallback = heuristic(g, d)
+        // Keep the heuristic's method unless another is clearly faster (timings are noisy).
+        let best = timings.min { $0.seconds < $1.seconds }!
+        let base = timings.first { $0.method == fallback }?.seconds ?? .infinity
+        let chosen = best.seconds < 0.95 * base ? best.method : fallback
+        let spent = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        lock.lock()
+        plans[k] = chosen
+        measured.insert(k)
+        log.append((g, d, chosen))
+        seconds += spent
+        timedPlans += 1
+        let total = seconds, report = verboseSetting
+        saveWisdom()
+        lock.unlock()
+        if report {
+            let list = timings.sorted { $0.seconds < $1.seconds }
+                .map { "\($0.method.rawValue) \(String(format: "%.2f", $0.seconds * 1e3))" }.joined(separator: ", ")
+            Wisdom.note("conv plan \(k): \(chosen.rawValue) (ms: \(list)); planned in \(String(format: "%.0f", spent * 1e3)) ms, \(String(format: "%.2f", total)) s in all")
+        }
+        return chosen
+    }
+
+    /// `g` with its batch, then its outer spatial extents, reduced until one product costs
+    /// about `timingFlops`.
+    static func timingGeometry(_ g: ConvGeometry) -> ConvGeometry {
+        func flops(_ t: ConvGeometry) -> Double { 2 * Double(t.batch * t.outPlane) * Double(t.cout * t.k) }
+        var t = g
+        while flops(t) > timingFlops && t.batch > 1 {
+            t = ConvGeometry(batch: (t.batch + 1) / 2, cin: t.cin, cout: t.cout, spatialIn: [t.iD, t.iH, t.iW],
+                             kernel: [t.kD, t.kH, t.kW], stride: [t.sD, t.sH, t.sW], padding: [t.pD, t.pH, t.pW],
+                             dilation: [t.dD, t.dH, t.dW])
+        }
+        // Halve depth, then height, never below what keeps the output as tall as a few strides.
+        for axis in 0..<2 {
+            while flops(t) > timingFlops {
+                var i = [t.iD, t.iH, t.iW]
+                let k = [t.kD, t.kH][axis], s = [t.sD, t.sH][axis], p = [t.pD, t.pH][axis], d = [t.dD, t.dH][axis]
+                let smallest = max(1, d * (k - 1) + 1 - 2 * p + 3 * s)
+                guard i[axis] / 2 >= smallest else { break }
+                i[axis] /= 2
+                t = ConvGeometry(batch: t.batch, cin: t.cin, cout: t.cout, spatialIn: i, kernel: [t.kD, t.kH, t.kW],
+                                 stride: [t.sD, t.sH, t.sW], padding: [t.pD, t.pH, t.pW], dilation: [t.dD, t.dH, t.dW])
+            }
+        }
+        return t
+    }
+
+    /// Seconds of each method on direction `d` of (a reduced) `g`: every method once, then the
+    /// ones within 2× of the best once more (the first run also pays for page faults), keeping
+    /// each one's faster run.
+    static func time(_ methods: [ConvMethod], _ g: ConvGeometry, _ d: ConvDirection) -> [(method: ConvMethod, seconds: Double)] {
+        let t = timingGeometry(g)
+        let inputCount = t.batch * t.cin * t.inPlane, outputCount = t.batch * t.cout * t.outPlane
+        let weightCount = t.cout * t.k
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: inputCount)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: outputCount)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: weightCount)
+        let bias = UnsafeMutablePointer<Float>.allocate(capacity: t.cout)
+        defer { x.deallocate(); y.deallocate(); w.deallocate(); bias.deallocate() }
+        var state: UInt32 = 12345
+        for (p, n) in [(x, inputCount), (y, outputCount), (w, weightCount), (bias, t.cout)] {
+            for i in 0..<n {
+                state = state &* 1_664_525 &+ 1_013_904_223
+                p[i] = Float(state >> 8) / Float(1 << 24) - 0.5
+            }
+        }
+        func run(_ m: ConvMethod) -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            switch d {
+            case .forward:
+                ConvKernels.forward(t, x: x, weight: ConvWeight(w: w, cout: t.cout, cin: t.cin, taps: t.taps, flipped: false),
+                                    bias: bias, y: y, method: m)
+            case .inputGradient: ConvKernels.backwardData(t, dy: y, weight: w, dx: x, method: m)
+            case .weightGradient: ConvKernels.backwardWeight(t, dy: y, x: x, dw: w, method: m)
+            }
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        var result = methods.map { (method: $0, seconds: run($0)) }
+        let best = result.map(\.seconds).min()!
+        for i in result.indices where result[i].seconds < 2 * best {
+            result[i].seconds = min(result[i].seconds, run(result[i].method))
+        }
+        return result
+    }
+
+    // MARK: - Wisdom
+
+    /// Reads the wisdom file of the current folder once (caller holds `lock`).
+    private static func loadWisdomIfNeeded() {
+        let folder = Wisdom.folder
+        if let loaded = wisdomFolder, loaded == folder { return }
+        wisdomFolder = .some(folder)
+        guard let body = Wisdom.load(kind: "conv", from: folder) else { return }
+        var read: [String: ConvMethod] = [:]
+        for line in body.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 2, fields[0].hasPrefix("fwd:") || fields[0].hasPrefix("dx:") || fields[0].hasPrefix("dw:"),
+                  let m = ConvMethod(rawValue: String(fields[1])) else {
+                Wisdom.note("ignoring corrupt convolution wisdom in \(Wisdom.path(kind: "conv", in: folder!)) (line '\(line.prefix(80))')")
+                return
+            }
+            read[String(fields[0])] = m
+        }
+        for (k, m) in read where plans[k] == nil {
+            plans[k] = m
+            measured.insert(k)
+        }
+    }
+
+    /// Writes every timed plan to the wisdom file (caller holds `lock`).
+    private static func saveWisdom() {
+        guard Wisdom.folder != nil else { return }
+        let body = measured.sorted().compactMap { k in plans[k].map { "\(k) \($0.rawValue)\n" } }.joined()
+        Wisdom.save(kind: "conv", body: body)
+    }
+}
