@@ -15,9 +15,9 @@ enum ConvDirection: String, CaseIterable, Sendable {
 /// in memory, and in this machine's wisdom file (`Wisdom`, kind `conv`) when a wisdom folder is
 /// set, so later processes, a resumed training run among them, use the same methods.
 ///
-/// Timing runs on synthetic data of the layer's shape, its batch (then its outer spatial
-/// extents) reduced until one product is about `timingFlops`, so planning a whole U-Net takes
-/// well under two seconds. `LUCID_PLANNER=estimate` skips timing and uses the built-in
+/// Timing runs on synthetic data of the layer's shape, its batch (then its output channels and
+/// outer spatial extents) reduced until one product is about `timingFlops`, so planning a whole
+/// U-Net takes a second or two. `LUCID_PLANNER=estimate` skips timing and uses the built-in
 /// heuristic; `LUCID_PLANNER_VERBOSE=1` prints each plan and its timings on stderr.
 public enum ConvPlanner {
     /// How plans are made.
@@ -40,7 +40,7 @@ public enum ConvPlanner {
     nonisolated(unsafe) private static var log: [(geometry: ConvGeometry, direction: ConvDirection, method: ConvMethod)] = []
 
     /// Forward FLOPs one timing run aims at (`2·batch·pixels·cout·cin·taps`).
-    static let timingFlops = 3e8
+    static let timingFlops = 1e8
 
     /// How plans are made from now on.
     public static var mode: Mode {
@@ -81,25 +81,44 @@ public enum ConvPlanner {
             + ":s\(g.sD)x\(g.sH)x\(g.sW):p\(g.pD)x\(g.pH)x\(g.pW):d\(g.dD)x\(g.dH)x\(g.dW):t\(threads)"
     }
 
-    /// Every method that computes direction `d` of `g`.
+    /// Every method that computes direction `d` of `g`, less those that cannot win here:
+    /// batched columns on images whose padded grid wastes under 30% (gathering columns then
+    /// costs more than the border saves), the padded grid on images it pads over 6× (a 2×2×2
+    /// image padded by one), and 16-lane dot accumulators (`DotAccumulator`: 64 bytes a weight)
+    /// for weight gradients of over `2¹⁷` weights. The heuristic's method is always among them.
     static func candidates(_ g: ConvGeometry, _ d: ConvDirection) -> [ConvMethod] {
+        let all: [ConvMethod]
         let unit = PaddedGridConv.applies(g)
         switch d {
         case .forward:
-            return unit ? [.paddedGrid, .paddedGridPacked, .batchedColumns, .batchedColumnsBLAS, .columns, .columnsBLAS]
+            all = unit ? [.paddedGrid, .paddedGridPacked, .batchedColumns, .batchedColumnsBLAS, .columns, .columnsBLAS]
                 : [.columns, .columnsBLAS]
         case .inputGradient:
             let viaForward = ConvKernels.inputGradientIsForward(g) ? candidates(ConvKernels.flippedGeometry(g), .forward) : []
             return viaForward + [.scatter, .scatterBLAS]
         case .weightGradient:
-            return unit ? [.paddedGrid, .batchedColumns, .batchedColumnsBLAS, .columns, .columnsBLAS] : [.columns, .columnsBLAS]
+            all = unit ? [.paddedGrid, .batchedColumns, .batchedColumnsBLAS, .columns, .columnsBLAS] : [.columns, .columnsBLAS]
+        }
+        let waste = Double((g.iD + 2 * g.pD) * (g.iH + 2 * g.pH) * (g.iW + 2 * g.pW)) / Double(g.outPlane)
+        let fallback = heuristic(g, d)
+        return all.filter { m in
+            if m == fallback { return true }
+            if d == .weightGradient && (m == .paddedGrid || m == .columns) && g.cout * g.k > lanesLimit { return false }
+            switch m {
+            case .batchedColumns, .batchedColumnsBLAS: return waste > 1.3
+            case .paddedGrid, .paddedGridPacked: return waste < 6
+            default: return true
+            }
         }
     }
 
+    /// Weights above which a weight gradient is not accumulated in 16-lane registers per weight.
+    static let lanesLimit = 1 << 17
+
     /// The method chosen without timing (measured on the Zen 4 EPYC the kernels were first
     /// tuned on): batched columns for small images with many channels, else the padded grid
-    /// for stride 1, else im2col chunks; the input gradient as a flipped forward convolution
-    /// where it is one.
+    /// for stride 1, else im2col chunks (through OpenBLAS for the weight gradient of over
+    /// `lanesLimit` weights); the input gradient as a flipped forward convolution where it is one.
     static func heuristic(_ g: ConvGeometry, _ d: ConvDirection) -> ConvMethod {
         switch d {
         case .forward:
@@ -109,6 +128,7 @@ public enum ConvPlanner {
             return ConvKernels.inputGradientIsForward(g) ? heuristic(ConvKernels.flippedGeometry(g), .forward) : .scatter
         case .weightGradient:
             if BatchedColumns.applies(g, waste: BatchedColumns.weightWaste) { return .batchedColumns }
+            if g.cout * g.k > lanesLimit { return .columnsBLAS }
             return PaddedGridConv.applies(g) ? .paddedGrid : .columns
         }
     }
@@ -154,8 +174,8 @@ public enum ConvPlanner {
         return chosen
     }
 
-    /// `g` with its batch, then its outer spatial extents, reduced until one product costs
-    /// about `timingFlops`.
+    /// `g` with its batch, then its output channels, then its outer spatial extents reduced
+    /// until one product costs about `timingFlops`.
     static func timingGeometry(_ g: ConvGeometry) -> ConvGeometry {
         func flops(_ t: ConvGeometry) -> Double { 2 * Double(t.batch * t.outPlane) * Double(t.cout * t.k) }
         var t = g
@@ -164,7 +184,12 @@ public enum ConvPlanner {
                              kernel: [t.kD, t.kH, t.kW], stride: [t.sD, t.sH, t.sW], padding: [t.pD, t.pH, t.pW],
                              dilation: [t.dD, t.dH, t.dW])
         }
-        // Halve depth, then height, never below what keeps the output as tall as a few strides.
+        // Then output channels (to 64), then depth and height (never below a few strides).
+        while flops(t) > timingFlops && t.cout > 64 {
+            t = ConvGeometry(batch: t.batch, cin: t.cin, cout: max(64, t.cout / 2), spatialIn: [t.iD, t.iH, t.iW],
+                             kernel: [t.kD, t.kH, t.kW], stride: [t.sD, t.sH, t.sW], padding: [t.pD, t.pH, t.pW],
+                             dilation: [t.dD, t.dH, t.dW])
+        }
         for axis in 0..<2 {
             while flops(t) > timingFlops {
                 var i = [t.iD, t.iH, t.iW]
