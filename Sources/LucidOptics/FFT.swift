@@ -44,7 +44,8 @@ public final class RealFFTPlan: @unchecked Sendable {
     private let forwardPlan: fftwf_plan
     private let inversePlan: fftwf_plan
 
-    fileprivate init(shape: [Int], flags: UInt32) {
+    /// Plans both directions; nil when FFTW makes no plan (`FFTW_WISDOM_ONLY` without wisdom).
+    fileprivate init?(shape: [Int], flags: UInt32) {
         self.shape = shape
         count = shape.reduce(1, *)
         rowStride = 2 * (shape.last! / 2 + 1)
@@ -53,8 +54,13 @@ public final class RealFFTPlan: @unchecked Sendable {
         let scratch = FFTWBuffer(count: bufferCount)
         let n = shape.map { Int32($0) }
         let cplx = UnsafeMutableRawPointer(scratch.base).assumingMemoryBound(to: fftwf_complex.self)
-        forwardPlan = fftwf_plan_dft_r2c(Int32(shape.count), n, scratch.base, cplx, flags)!
-        inversePlan = fftwf_plan_dft_c2r(Int32(shape.count), n, cplx, scratch.base, flags)!
+        guard let f = fftwf_plan_dft_r2c(Int32(shape.count), n, scratch.base, cplx, flags) else { return nil }
+        guard let i = fftwf_plan_dft_c2r(Int32(shape.count), n, cplx, scratch.base, flags) else {
+            fftwf_destroy_plan(f)
+            return nil
+        }
+        forwardPlan = f
+        inversePlan = i
     }
 
     deinit {
@@ -130,10 +136,13 @@ public final class ComplexFFTPlan: @unchecked Sendable {
 
 /// FFTW plumbing: plan cache, wisdom, thread setup, FFT-friendly sizes.
 ///
-/// Real plans are measured (`FFTW_MEASURE`, at most `planningTimeLimit` seconds a plan) the
-/// first time a size is seen on a machine, and FFTW's wisdom is then saved in `Wisdom.folder`
-/// (`fftw-<cpu>-<isa>-<version>.wisdom`), so the next process plans that size in milliseconds
-/// and gets the same algorithm (bit-identical results).
+/// A real plan comes from measured wisdom when this machine has measured its size before
+/// (`fftw-<cpu>-<isa>-<version>.wisdom` in `Wisdom.folder`); otherwise it is made with
+/// `FFTW_ESTIMATE` in milliseconds, unless `measureNewSizes` (`LUCID_FFTW=measure`) asks for
+/// `FFTW_MEASURE`. Measuring a 64×256×256 transform takes 5–15 s and made it at most 5% faster
+/// on the EPYC we measured, far less than a 20-iteration deconvolution would gain; it pays for
+/// sizes run many times. Either way the wisdom is saved, so the next process plans in
+/// milliseconds and gets the same algorithm (bit-identical results).
 public enum FFT {
     private struct Key: Hashable { let shape: [Int]; let threads: Int }
     nonisolated(unsafe) private static var cache: [Key: RealFFTPlan] = [:]
@@ -147,29 +156,24 @@ public enum FFT {
     /// (measuring huge transforms takes minutes and a scratch buffer of the full size).
     nonisolated(unsafe) public static var measureLimit = 1 << 24
 
-    /// Seconds FFTW may spend measuring one plan of a size it has no wisdom for. Unlimited
-    /// measuring of a 64×256×256 transform takes ~10 s for a few percent of speed; a plan made
-    /// under this limit is reused from wisdom by later processes (which use the same limit).
-    public static let planningTimeLimit = 0.25
+    /// Whether sizes without measured wisdom are measured (`FFTW_MEASURE`) rather than
+    /// estimated; `LUCID_FFTW=measure` sets it.
+    nonisolated(unsafe) public static var measureNewSizes = ProcessInfo.processInfo.environment["LUCID_FFTW"] == "measure"
 
     /// Calls FFTW's one-time thread setup and imports this machine's wisdom from `Wisdom.folder`
     /// (again when the folder changed). Caller holds `lock`.
     private static func prepare(threads: Int) {
         if !threadsReady {
             fftwf_init_threads()
-            fftwf_set_timelimit(planningTimeLimit)
             threadsReady = true
         }
         let folder = Wisdom.folder
         if folder != wisdomFolder {
             wisdomFolder = folder
-            if let body = Wisdom.load(kind: "fftw", from: folder) {
-                if fftwf_import_wisdom_from_string(body) == 0 {
-                    Wisdom.note("ignoring corrupt FFTW wisdom in \(Wisdom.path(kind: "fftw", in: folder!))")
-                } else {
-                    savedWisdom = exportedWisdom()
-                }
+            if let body = Wisdom.load(kind: "fftw", from: folder), fftwf_import_wisdom_from_string(body) == 0 {
+                Wisdom.note("ignoring corrupt FFTW wisdom in \(Wisdom.path(kind: "fftw", in: folder!))")
             }
+            savedWisdom = exportedWisdom()
         }
         fftwf_plan_with_nthreads(Int32(threads))
     }
@@ -201,8 +205,9 @@ public enum FFT {
         let key = Key(shape: shape, threads: Threads.count)
         if let p = cache[key] { return p }
         prepare(threads: Threads.count)
-        let n = shape.reduce(1, *)
-        let p = RealFFTPlan(shape: shape, flags: n <= measureLimit ? FFTW_MEASURE : FFTW_ESTIMATE)
+        let measurable = shape.reduce(1, *) <= measureLimit
+        let p = (measurable ? RealFFTPlan(shape: shape, flags: FFTW_MEASURE | (measureNewSizes ? 0 : FFTW_WISDOM_ONLY)) : nil)
+            ?? RealFFTPlan(shape: shape, flags: FFTW_ESTIMATE)!
         cache[key] = p
         saveWisdom()
         return p

@@ -3,8 +3,9 @@ import XCTest
 import LucidCore
 @testable import LucidOptics
 
-/// FFTW wisdom: saved after planning, imported by a later planner (same plan, same result),
-/// corrupt or foreign files ignored with a note.
+/// FFTW wisdom: saved after measuring a size, imported by a later planner, which then plans that
+/// size from it without measuring (same plan, same result); corrupt or foreign files ignored
+/// with a note.
 final class FFTWisdomTests: XCTestCase {
     private final class Notes: @unchecked Sendable { var lines: [String] = [] }
 
@@ -12,14 +13,16 @@ final class FFTWisdomTests: XCTestCase {
     private func withWisdomFolder(_ body: (String, Notes) throws -> Void) throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lucid-fftw-wisdom-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let (savedFolder, savedHandler) = (Wisdom.folder, Wisdom.noteHandler)
+        let (savedFolder, savedHandler, savedMeasure) = (Wisdom.folder, Wisdom.noteHandler, FFT.measureNewSizes)
         let notes = Notes()
         Wisdom.folder = folder
+        FFT.measureNewSizes = true
         Wisdom.noteHandler = { notes.lines.append($0) }
         FFT.clearCache(wisdom: true)
         defer {
             Wisdom.folder = savedFolder
             Wisdom.noteHandler = savedHandler
+            FFT.measureNewSizes = savedMeasure
             FFT.clearCache(wisdom: true)
             try? FileManager.default.removeItem(atPath: folder)
         }
@@ -48,7 +51,9 @@ final class FFTWisdomTests: XCTestCase {
             XCTAssertEqual(entries(saved), entries(FFT.currentWisdom()))
             XCTAssertGreaterThan(entries(saved).count, 3)
 
-            // A new process: FFTW forgets everything, then imports the file before planning.
+            // A new process, which would estimate new sizes: FFTW forgets everything, imports the
+            // file before planning and plans the measured size from it.
+            FFT.measureNewSizes = false
             FFT.clearCache(wisdom: true)
             XCTAssertEqual(entries(FFT.currentWisdom()), entries(saved), "the file's wisdom is imported whole")
             XCTAssertEqual(try transform(shape), first, "the plan from wisdom computes bit-identically")
