@@ -185,6 +185,30 @@ final class ConvPlannerTests: XCTestCase {
         }
     }
 
+    /// Plans exported by one run and pinned in the next are used as exported (what a resumed
+    /// training run needs), ahead of timing; invalid text is refused.
+    func testPinnedPlansAreUsedAsExported() throws {
+        try withPlanner(folder: nil) { _ in
+            let g = try geometry()
+            var chosen: [ConvDirection: ConvMethod] = [:]
+            for d in ConvDirection.allCases { chosen[d] = ConvPlanner.method(for: g, d) }
+            let exported = ConvPlanner.exportPlans()
+            XCTAssertEqual(exported.split(separator: "\n").count, 3, exported)
+            // Another run would time again; pin a different valid method to see the pin win.
+            let other = ConvPlanner.candidates(g, .forward).first { $0 != chosen[.forward] }!
+            let edited = exported.replacingOccurrences(of: "\(ConvPlanner.key(g, .forward, threads: Threads.count)) \(chosen[.forward]!.rawValue)",
+                                                       with: "\(ConvPlanner.key(g, .forward, threads: Threads.count)) \(other.rawValue)")
+            ConvPlanner.clearPlans()
+            XCTAssertFalse(ConvPlanner.pin("fwd:b1 paddedGrid\nnot a plan"))
+            XCTAssertTrue(ConvPlanner.pin(edited))
+            let timed = ConvPlanner.planningTime.plans
+            XCTAssertEqual(ConvPlanner.method(for: g, .forward), other)
+            XCTAssertEqual(ConvPlanner.method(for: g, .weightGradient), chosen[.weightGradient])
+            XCTAssertEqual(ConvPlanner.method(for: g, .inputGradient), chosen[.inputGradient])
+            XCTAssertEqual(ConvPlanner.planningTime.plans, timed, "no timing")
+        }
+    }
+
     func testEstimateModeUsesTheHeuristicWithoutTiming() throws {
         try withPlanner(folder: nil) { _ in
             ConvPlanner.mode = .estimate

@@ -244,21 +244,48 @@ public enum ConvPlanner {
 
     // MARK: - Wisdom
 
+    /// The plans of wisdom text (`key method` lines), or nil when a line is not one.
+    static func parse(_ body: String) -> [String: ConvMethod]? {
+        var read: [String: ConvMethod] = [:]
+        for line in body.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 2, ConvDirection.allCases.contains(where: { fields[0].hasPrefix($0.rawValue + ":b") }),
+                  let m = ConvMethod(rawValue: String(fields[1])) else { return nil }
+            read[String(fields[0])] = m
+        }
+        return read
+    }
+
+    /// Every plan this process has made by timing or read from wisdom, as wisdom text: what a
+    /// checkpoint can keep so that a resumed run computes with the same methods (`pin`).
+    public static func exportPlans() -> String {
+        lock.lock(); defer { lock.unlock() }
+        return measured.sorted().compactMap { k in plans[k].map { "\(k) \($0.rawValue)\n" } }.joined()
+    }
+
+    /// Uses the plans of `text` (from `exportPlans`) for their geometries from now on, ahead of
+    /// the wisdom file and of timing. Returns false, changing nothing, when `text` is not valid.
+    @discardableResult
+    public static func pin(_ text: String) -> Bool {
+        guard let pinned = parse(text) else { return false }
+        lock.lock(); defer { lock.unlock() }
+        loadWisdomIfNeeded()
+        for (k, m) in pinned {
+            plans[k] = m
+            measured.insert(k)
+        }
+        return true
+    }
+
     /// Reads the wisdom file of the current folder once (caller holds `lock`).
     private static func loadWisdomIfNeeded() {
         let folder = Wisdom.folder
         if let loaded = wisdomFolder, loaded == folder { return }
         wisdomFolder = .some(folder)
         guard let body = Wisdom.load(kind: "conv", from: folder) else { return }
-        var read: [String: ConvMethod] = [:]
-        for line in body.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count == 2, fields[0].hasPrefix("fwd:") || fields[0].hasPrefix("dx:") || fields[0].hasPrefix("dw:"),
-                  let m = ConvMethod(rawValue: String(fields[1])) else {
-                Wisdom.note("ignoring corrupt convolution wisdom in \(Wisdom.path(kind: "conv", in: folder!)) (line '\(line.prefix(80))')")
-                return
-            }
-            read[String(fields[0])] = m
+        guard let read = parse(body) else {
+            Wisdom.note("ignoring corrupt convolution wisdom in \(Wisdom.path(kind: "conv", in: folder!))")
+            return
         }
         for (k, m) in read where plans[k] == nil {
             plans[k] = m
@@ -269,7 +296,6 @@ public enum ConvPlanner {
     /// Writes every timed plan to the wisdom file (caller holds `lock`).
     private static func saveWisdom() {
         guard Wisdom.folder != nil else { return }
-        let body = measured.sorted().compactMap { k in plans[k].map { "\(k) \($0.rawValue)\n" } }.joined()
-        Wisdom.save(kind: "conv", body: body)
+        Wisdom.save(kind: "conv", body: measured.sorted().compactMap { k in plans[k].map { "\(k) \($0.rawValue)\n" } }.joined())
     }
 }
