@@ -89,13 +89,15 @@ final class ConvPlannerTests: XCTestCase {
     }
 
     /// The timing geometry keeps channels, kernel, stride, padding and dilation, and shrinks
-    /// batch, then depth and height, to about `timingFlops`.
+    /// batch, then depth and height (slabs of 8 planes or rows at least, unpadded), towards
+    /// `timingFlops`.
     func testTimingGeometryIsSmallAndKeepsTheLayer() throws {
         let g = try convGeometry(op: "test", input: [4, 16, 32, 64, 64], weight: [16, 16, 3, 3, 3], stride: [1], padding: [1], dilation: [1])
         let t = ConvPlanner.timingGeometry(g)
         XCTAssertEqual(t.batch, 1)
-        XCTAssertEqual([t.cin, t.cout, t.kD, t.kH, t.kW, t.pD, t.iW], [16, 16, 3, 3, 3, 1, 64])
-        XCTAssertLessThan(t.iD, 32)
+        XCTAssertEqual([t.cin, t.cout, t.kD, t.kH, t.kW, t.pW, t.iW], [16, 16, 3, 3, 3, 1, 64])
+        XCTAssertEqual([t.iD, t.pD], [8, 0], "a slab of 8 planes from the middle: no padding in depth")
+        XCTAssertGreaterThanOrEqual(t.iH, 8)
         XCTAssertLessThanOrEqual(2 * Double(t.outPlane * t.cout * t.k), 2 * ConvPlanner.timingFlops)
         let small = try convGeometry(op: "test", input: [2, 32, 4, 8, 8], weight: [32, 32, 3, 3, 3], stride: [1], padding: [1], dilation: [1])
         XCTAssertEqual(ConvPlanner.timingGeometry(small).batch, 2, "a small layer is timed as it is")

@@ -17,7 +17,8 @@ enum ConvDirection: String, CaseIterable, Sendable {
 ///
 /// Timing runs on synthetic data of the layer's shape, its batch (then its output channels and
 /// outer spatial extents) reduced until one product is about `timingFlops`, so planning a whole
-/// U-Net takes a second or two. `LUCID_PLANNER=estimate` skips timing and uses the built-in
+/// U-Net takes a second or two; one plan stops timing after `planBudget`, and past
+/// `processBudget` a process uses the heuristic (unsaved, so a later process times those). `LUCID_PLANNER=estimate` skips timing and uses the built-in
 /// heuristic; `LUCID_PLANNER_VERBOSE=1` prints each plan and its timings on stderr.
 public enum ConvPlanner {
     /// How plans are made.
@@ -41,6 +42,10 @@ public enum ConvPlanner {
 
     /// Forward FLOPs one timing run aims at (`2·batch·pixels·cout·cin·taps`).
     static let timingFlops = 1e8
+    /// Seconds of timing after which one plan takes the best method timed so far.
+    static let planBudget = 0.15
+    /// Seconds of timing after which this process plans by the heuristic (not saved as wisdom).
+    static let processBudget = 4.0
 
     /// How plans are made from now on.
     public static var mode: Mode {
@@ -54,15 +59,19 @@ public enum ConvPlanner {
         set { lock.lock(); verboseSetting = newValue; lock.unlock() }
     }
 
-    /// Seconds this process has spent timing candidates, and the number of plans so made.
+    /// Seconds this process has spent timing candidates, and the number of plans so made (since
+    /// the last `clearPlans`).
     public static var planningTime: (seconds: Double, plans: Int) {
         lock.lock(); defer { lock.unlock() }
         return (seconds, timedPlans)
     }
 
-    /// Forgets every plan in memory (the wisdom file is read again on the next plan).
+    /// Forgets every plan in memory (the wisdom file is read again on the next plan) and the
+    /// planning time spent.
     public static func clearPlans() {
         lock.lock(); defer { lock.unlock() }
+        seconds = 0
+        timedPlans = 0
         plans.removeAll()
         measured.removeAll()
         log.removeAll()
@@ -149,9 +158,17 @@ public enum ConvPlanner {
             lock.lock(); plans[k] = m; log.append((g, d, m)); lock.unlock()
             return m
         }
-        let start = DispatchTime.now().uptimeNanoseconds
-        let timings = time(valid, g, d)
         let fallback = heuristic(g, d)
+        lock.lock()
+        let spentSoFar = seconds
+        lock.unlock()
+        guard spentSoFar < processBudget else {
+            // Over budget: the heuristic for now, not saved, so a later process times it.
+            lock.lock(); plans[k] = fallback; log.append((g, d, fallback)); lock.unlock()
+            return fallback
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let timings = time([fallback] + valid.filter { $0 != fallback }, g, d)
         // Keep the heuristic's method unless another is clearly faster (timings are noisy).
         let best = timings.min { $0.seconds < $1.seconds }!
         let base = timings.first { $0.method == fallback }?.seconds ?? .infinity
@@ -175,7 +192,7 @@ public enum ConvPlanner {
     }
 
     /// `g` with its batch, then its output channels, then its outer spatial extents reduced
-    /// until one product costs about `timingFlops`.
+    /// until one product costs about `timingFlops` (more where the extents may not shrink).
     static func timingGeometry(_ g: ConvGeometry) -> ConvGeometry {
         func flops(_ t: ConvGeometry) -> Double { 2 * Double(t.batch * t.outPlane) * Double(t.cout * t.k) }
         var t = g
@@ -184,29 +201,38 @@ public enum ConvPlanner {
                              kernel: [t.kD, t.kH, t.kW], stride: [t.sD, t.sH, t.sW], padding: [t.pD, t.pH, t.pW],
                              dilation: [t.dD, t.dH, t.dW])
         }
-        // Then output channels (to 64), then depth and height (never below a few strides).
+        // Then output channels (to 64), then depth and height: a slab of at least 8 planes and
+        // rows from the middle of the volume, so without padding on that axis (a thin slab
+        // padded on both sides would be mostly border and misjudge the padded grid).
         while flops(t) > timingFlops && t.cout > 64 {
             t = ConvGeometry(batch: t.batch, cin: t.cin, cout: max(64, t.cout / 2), spatialIn: [t.iD, t.iH, t.iW],
                              kernel: [t.kD, t.kH, t.kW], stride: [t.sD, t.sH, t.sW], padding: [t.pD, t.pH, t.pW],
                              dilation: [t.dD, t.dH, t.dW])
         }
         for axis in 0..<2 {
-            while flops(t) > timingFlops {
-                var i = [t.iD, t.iH, t.iW]
-                let k = [t.kD, t.kH][axis], s = [t.sD, t.sH][axis], p = [t.pD, t.pH][axis], d = [t.dD, t.dH][axis]
-                let smallest = max(1, d * (k - 1) + 1 - 2 * p + 3 * s)
-                guard i[axis] / 2 >= smallest else { break }
-                i[axis] /= 2
-                t = ConvGeometry(batch: t.batch, cin: t.cin, cout: t.cout, spatialIn: i, kernel: [t.kD, t.kH, t.kW],
-                                 stride: [t.sD, t.sH, t.sW], padding: [t.pD, t.pH, t.pW], dilation: [t.dD, t.dH, t.dW])
+            var i = [t.iD, t.iH, t.iW], p = [t.pD, t.pH, t.pW]
+            let span = [t.dD * (t.kD - 1), t.dH * (t.kH - 1)][axis] + 1
+            let smallest = max(8, span + 3 * [t.sD, t.sH][axis])
+            guard flops(t) > timingFlops, i[axis] + 2 * p[axis] > smallest else { continue }
+            var extent = i[axis] + 2 * p[axis]
+            p[axis] = 0
+            while extent / 2 >= smallest {
+                extent /= 2
+                i[axis] = extent
+                let trial = ConvGeometry(batch: t.batch, cin: t.cin, cout: t.cout, spatialIn: i, kernel: [t.kD, t.kH, t.kW],
+                                         stride: [t.sD, t.sH, t.sW], padding: p, dilation: [t.dD, t.dH, t.dW])
+                if flops(trial) <= timingFlops { break }
             }
+            i[axis] = extent
+            t = ConvGeometry(batch: t.batch, cin: t.cin, cout: t.cout, spatialIn: i, kernel: [t.kD, t.kH, t.kW],
+                             stride: [t.sD, t.sH, t.sW], padding: p, dilation: [t.dD, t.dH, t.dW])
         }
         return t
     }
 
-    /// Seconds of each method on direction `d` of (a reduced) `g`: every method once, then the
-    /// ones within 2× of the best once more (the first run also pays for page faults), keeping
-    /// each one's faster run.
+    /// Seconds of each method on direction `d` of (a reduced) `g`, the best of up to three runs:
+    /// every method once, then those within 2× of the best (the first run also pays for page
+    /// faults), then those within 30%; `.infinity` for those left out by `planBudget`.
     static func time(_ methods: [ConvMethod], _ g: ConvGeometry, _ d: ConvDirection) -> [(method: ConvMethod, seconds: Double)] {
         let t = timingGeometry(g)
         let inputCount = t.batch * t.cin * t.inPlane, outputCount = t.batch * t.cout * t.outPlane
@@ -234,12 +260,19 @@ public enum ConvPlanner {
             }
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
-        var result = methods.map { (method: $0, seconds: run($0)) }
-        let best = result.map(\.seconds).min()!
-        for i in result.indices where result[i].seconds < 2 * best {
-            result[i].seconds = min(result[i].seconds, run(result[i].method))
+        // Round-robin, so that a burst of load from another process slows every contender alike;
+        // past `planBudget` the methods not yet timed are left out (the first one always runs).
+        var best = [Double](repeating: .infinity, count: methods.count)
+        var alive = Array(methods.indices)
+        let start = DispatchTime.now().uptimeNanoseconds
+        func overBudget() -> Bool { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 > planBudget }
+        for limit in [2.0, 1.3, 0] {
+            for i in alive where i == 0 || !overBudget() { best[i] = min(best[i], run(methods[i])) }
+            let top = alive.map { best[$0] }.min()!
+            alive = alive.filter { best[$0] < limit * top }
+            if alive.count < 2 { break }
         }
-        return result
+        return methods.indices.map { (method: methods[$0], seconds: best[$0]) }
     }
 
     // MARK: - Wisdom
