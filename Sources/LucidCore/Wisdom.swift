@@ -130,9 +130,9 @@ public enum Wisdom {
         let file = path(kind: kind, in: folder)
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try Data((header(kind: kind) + "\n" + body).utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+            try AtomicFile.write(Data((header(kind: kind) + "\n" + body).utf8), to: file)
         } catch {
-            note("cannot write wisdom file \(file) (\(error.localizedDescription)); plans are kept for this run only")
+            note("cannot write wisdom file \(file) (\(error)); plans are kept for this run only")
         }
     }
 
