@@ -2,6 +2,7 @@
 """Run Lucid's benchmarks and the reference scripts in one session and print the ratio table.
 
 Usage:  python3 scripts/compare_bench.py [--quick] [--lucid .build/release/lucid] [--shared ../shared/bench]
+        python3 scripts/compare_bench.py --from bench-results/<timestamp>.jsonl   (table of a past run)
 
 Runs, one after the other on this machine:
   - `lucid bench` (every case; each JSON line names the CPU, ISA, threads and planner mode),
@@ -104,26 +105,40 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repeats in the Python references")
     ap.add_argument("--lucid", default=os.path.join(ROOT, ".build/release/lucid"))
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared", "bench"))
+    ap.add_argument("--from", dest="saved", help="print the table of a saved bench-results/*.jsonl instead of running")
     args = ap.parse_args()
     quick = ["--quick"] if args.quick else []
-    load_before = os.getloadavg()
+    sources = ("lucid", "sgemm_limit", "torch_unet", "torch_fnet", "deconv_bench", "lucid_process")
 
-    lucid = json_lines([args.lucid, "bench"])
-    blas = sgemm_limit(args.shared)
-    torch = json_lines([sys.executable, os.path.join(args.shared, "torch_unet.py")] + quick)
-    fnet = json_lines([sys.executable, os.path.join(ROOT, "scripts", "torch_fnet.py")] + quick)
-    deconv = json_lines([sys.executable, os.path.join(args.shared, "deconv_bench.py")] + quick)
-    process = deconvolve_processes(args.lucid, args.shared, 3)
-    load_after = os.getloadavg()
-
-    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = os.path.join(ROOT, "bench-results", f"{stamp}.jsonl")
-    with open(path, "w") as f:
-        for src, rows in (("lucid", lucid), ("sgemm_limit", blas), ("torch_unet", torch), ("torch_fnet", fnet),
-                          ("deconv_bench", deconv), ("lucid_process", process)):
-            for r in rows:
-                f.write(json.dumps({"source": src, **r}) + "\n")
+    if args.saved:
+        path = args.saved
+        by = {s: [] for s in sources}
+        for line in open(path):
+            r = json.loads(line)
+            if r.get("source") == "load":
+                load_before, load_after = r["before"], r["after"]
+            elif r.get("source") in by:
+                by[r.pop("source")].append(r)
+        lucid, blas, torch, fnet, deconv, process = (by[s] for s in sources)
+        if "load_before" not in locals():
+            load_before = load_after = [float("nan")]
+    else:
+        load_before = os.getloadavg()
+        lucid = json_lines([args.lucid, "bench"])
+        blas = sgemm_limit(args.shared)
+        torch = json_lines([sys.executable, os.path.join(args.shared, "torch_unet.py")] + quick)
+        fnet = json_lines([sys.executable, os.path.join(ROOT, "scripts", "torch_fnet.py")] + quick)
+        deconv = json_lines([sys.executable, os.path.join(args.shared, "deconv_bench.py")] + quick)
+        process = deconvolve_processes(args.lucid, args.shared, 3)
+        load_after = os.getloadavg()
+        os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = os.path.join(ROOT, "bench-results", f"{stamp}.jsonl")
+        with open(path, "w") as f:
+            f.write(json.dumps({"source": "load", "before": list(load_before), "after": list(load_after)}) + "\n")
+            for src, rows in zip(sources, (lucid, blas, torch, fnet, deconv, process)):
+                for r in rows:
+                    f.write(json.dumps({"source": src, **r}) + "\n")
 
     def speedup(lucid_rows, lucid_case, ref_rows, ref_case, target):
         a, b = find(lucid_rows, case=lucid_case), find(ref_rows, case=ref_case)
@@ -146,25 +161,29 @@ def main():
                  speedup(process, f"deconvolve_reflect_{state}", deconv, "skimage_rl20_w2", 5.0),
                  speedup(process, f"deconvolve_reflect_{state}", deconv, "rl20_scipyfft_pad_w2", 1.3)]
 
-    # Rates against OpenBLAS sgemm 2048^3 at 2 threads (the shared C harness, else Lucid's own call of it).
-    own = find(lucid, case="sgemm_square_2048", threads=2, config_library="lucid", config_loop="packed")
+    # Rates against OpenBLAS sgemm 2048^3 at 2 threads, measured by `lucid bench` minutes apart
+    # from Lucid's own (the shared C harness is printed beside it).
     openblas = find(lucid, case="sgemm_square_2048", threads=2, config_library="openblas")
     limit = blas[1] if len(blas) > 1 else None
-    peak = limit["gflops_median"] if limit else (gflops(openblas) if openblas else None)
+    peak = gflops(openblas) if openblas else None
     rates = []
-    if own and peak:
-        rates.append(("sgemm_square_2048 own", "OpenBLAS 2048³ 2 thr", gflops(own) / peak, 0.9))
+    for loop in ("packed", "strips"):
+        own = find(lucid, case="sgemm_square_2048", threads=2, config_library="lucid", config_loop=loop)
+        if own and peak:
+            rates.append((f"sgemm 2048³ own ({loop})", "OpenBLAS 2048³ 2 thr", gflops(own) / peak, 0.9))
     conv = find(lucid, case="conv2d")
     if conv and peak:
-        rates.append(("conv2d fwd+bwd", "OpenBLAS 2048³ 2 thr", gflops(conv) / peak, 0.7))
+        rates.append(("conv2d fwd+bwd GFLOP/s", "OpenBLAS 2048³ 2 thr", gflops(conv) / peak, 0.7))
 
-    machine = next((r for r in lucid if "cpu" in r), {})
+    machine = next((r for r in lucid if r.get("case") == "unet2d_train"), next((r for r in lucid if "cpu" in r), {}))
     print(f"machine: {machine.get('cpu', '?')}, isa {machine.get('isa', '?')}, threads {machine.get('threads', '?')}, "
           f"planner {machine.get('planner', '?')}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
     if peak:
-        src = "sgemm_limit.c" if limit else "lucid bench"
-        print(f"OpenBLAS sgemm 2048³, 2 threads: {peak:.0f} GFLOP/s ({src}); Lucid's own: "
-              f"{gflops(own):.0f} GFLOP/s" if own else "")
+        print(f"OpenBLAS sgemm 2048³, 2 threads: {peak:.0f} GFLOP/s in lucid bench"
+              + (f", {limit['gflops_median']:.0f} in sgemm_limit.c" if limit else ""))
+    planning = {r["case"]: r["config"]["planning_s"] for r in lucid if "planning_s" in r.get("config", {})}
+    if planning:
+        print("convolution planning (first step), s: " + ", ".join(f"{k} {v:.2f}" for k, v in planning.items()))
     print(f"{'lucid case':<28} {'reference':<24} {'ratio':>8} {'target':>7}")
     for a, b, r, t in rows + rates:
         rs = "n/a" if r is None else f"{r:.2f}x"

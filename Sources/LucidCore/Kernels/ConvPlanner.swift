@@ -41,9 +41,9 @@ public enum ConvPlanner {
     nonisolated(unsafe) private static var log: [(geometry: ConvGeometry, direction: ConvDirection, method: ConvMethod)] = []
 
     /// Forward FLOPs one timing run aims at (`2·batch·pixels·cout·cin·taps`).
-    static let timingFlops = 1e8
+    static let timingFlops = 6e7
     /// Seconds of timing after which one plan takes the best method timed so far.
-    static let planBudget = 0.15
+    static let planBudget = 0.1
     /// Seconds of timing after which this process plans by the heuristic (not saved as wisdom).
     static let processBudget = 4.0
 

@@ -124,10 +124,7 @@ public enum Gemm {
             multiplyPacked(a, rows: rows, n: n, c, ldc: ldc, accumulate: accumulate, panels: panels)
             return
         }
-        var k0 = 0
-        repeat {
-            let kc = min(kBlock, a.k - k0)
-            let acc = accumulate || k0 > 0
+        forEachKBlock(a.k, accumulate: accumulate) { k0, kc, acc in
             var n0 = 0
             while n0 < n {
                 let cols = min(tileColumns, n - n0)
@@ -150,8 +147,19 @@ public enum Gemm {
                 }
                 n0 += tileColumns
             }
+        }
+    }
+
+    /// Calls `body(k0, kc, accumulate)` for each block of `kBlock` rows of `k` (at least one);
+    /// every block after the first accumulates.
+    @inline(__always)
+    static func forEachKBlock(_ k: Int, accumulate: Bool, _ body: (Int, Int, Bool) -> Void) {
+        var k0 = 0
+        repeat {
+            let kc = min(kBlock, k - k0)
+            body(k0, kc, accumulate || k0 > 0)
             k0 += kc
-        } while k0 < a.k
+        } while k0 < k
     }
 
     /// Copies columns `n0 ..< n0 + cols` of `k` rows into a `k×48` strip, zero past `cols`.
@@ -175,10 +183,7 @@ public enum Gemm {
         ScratchPool.with(kBlock * packedColumns + 16) { raw in
             // 64-byte alignment: each 16-lane load of the strip is one cache line.
             let buffer = raw + ((64 - Int(bitPattern: raw) & 63) & 63) / 4
-            var k0 = 0
-            repeat {
-                let kc = min(kBlock, a.k - k0)
-                let acc = accumulate || k0 > 0
+            forEachKBlock(a.k, accumulate: accumulate) { k0, kc, acc in
                 var n0 = 0
                 while n0 < n {
                     let width = min(packedColumns, n - n0)
@@ -197,8 +202,7 @@ public enum Gemm {
                     }
                     n0 += width
                 }
-                k0 += kc
-            } while k0 < a.k
+            }
         }
     }
 
