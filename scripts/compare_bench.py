@@ -5,7 +5,8 @@ Usage:  python3 scripts/compare_bench.py [--quick] [--lucid .build/release/lucid
         python3 scripts/compare_bench.py --from bench-results/<timestamp>.jsonl   (table of a past run)
 
 Runs, one after the other on this machine:
-  - `lucid bench` (every case; each JSON line names the CPU, ISA, threads and planner mode),
+  - `lucid bench` (every case, planning afresh in an empty LUCID_WISDOM folder; each JSON line
+    names the CPU, ISA, threads and planner mode),
   - ../shared/bench/sgemm_limit.c (OpenBLAS sgemm 2048^3, 2 threads; built with gcc when present),
   - ../shared/bench/torch_unet.py and scripts/torch_fnet.py (PyTorch CPU, 2 threads),
   - ../shared/bench/deconv_bench.py (scikit-image and SciPy Richardson-Lucy),
@@ -104,7 +105,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats in the Python references")
     ap.add_argument("--lucid", default=os.path.join(ROOT, ".build/release/lucid"))
-    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared", "bench"))
+    # ../shared/bench beside the checkout, or two levels up (a worktree under /work/wt/).
+    shared = next((p for p in (os.path.join(ROOT, "..", "shared", "bench"), os.path.join(ROOT, "..", "..", "shared", "bench"))
+                   if os.path.isdir(p)), os.path.join(ROOT, "..", "shared", "bench"))
+    ap.add_argument("--shared", default=shared)
     ap.add_argument("--from", dest="saved", help="print the table of a saved bench-results/*.jsonl instead of running")
     args = ap.parse_args()
     quick = ["--quick"] if args.quick else []
@@ -124,7 +128,8 @@ def main():
             load_before = load_after = [float("nan")]
     else:
         load_before = os.getloadavg()
-        lucid = json_lines([args.lucid, "bench"])
+        # Plans made in this run, on this machine's present state (not an older cache's).
+        lucid = json_lines([args.lucid, "bench"], env=dict(os.environ, LUCID_WISDOM=tempfile.mkdtemp(prefix="lucid-wisdom-")))
         blas = sgemm_limit(args.shared)
         torch = json_lines([sys.executable, os.path.join(args.shared, "torch_unet.py")] + quick)
         fnet = json_lines([sys.executable, os.path.join(ROOT, "scripts", "torch_fnet.py")] + quick)
