@@ -1,4 +1,5 @@
 import ArgumentParser
+import LucidCore
 
 /// The `lucid` command line: train, predict and evaluate restoration models, and the PSF tools.
 @main
@@ -10,4 +11,11 @@ struct Lucid: ParsableCommand {
         subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, DemoCommand.self,
                       PSFCommand.self, DeconvolveCommand.self, SimulateCommand.self, RecipeCommand.self, Bench.self]
     )
+
+    /// Keeps the plans measured on this machine (FFTW's, the convolution planner's) in
+    /// `~/.cache/lucid` (or `LUCID_WISDOM`), so later runs skip planning.
+    static func main() {
+        Wisdom.useDefaultFolder()
+        main(nil)
+    }
 }
