@@ -53,6 +53,38 @@ public enum PNG {
         }
     }
 
+    /// The PNG file bytes of a gray image `[H, W]` with values in 0...1 (clamped; NaN → 0), for
+    /// embedding (HTML data URLs, archives).
+    public static func encode(_ gray: Tensor) throws -> Data {
+        guard gray.rank == 2, gray.shape[0] > 0, gray.shape[1] > 0 else {
+            throw ImagingError.invalidArgument(op: "PNG.encode", detail: "gray image must be [H, W], got shape \(gray.shape)")
+        }
+        let image = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
+        defer { image.deallocate() }
+        UnsafeMutableRawPointer(image).initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<png_image>.size)
+        image.pointee.version = png_uint_32(PNG_IMAGE_VERSION)
+        image.pointee.width = png_uint_32(gray.shape[1])
+        image.pointee.height = png_uint_32(gray.shape[0])
+        image.pointee.format = 0  // PNG_FORMAT_GRAY
+        let bytes = quantize(gray)
+        var size = 0
+        // The first call measures, the second writes.
+        var ok = bytes.withUnsafeBufferPointer { png_image_write_to_memory(image, nil, &size, 0, $0.baseAddress, 0, nil) }
+        var out = Data(count: size)
+        if ok != 0 {
+            ok = out.withUnsafeMutableBytes { dst in
+                bytes.withUnsafeBufferPointer { png_image_write_to_memory(image, dst.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
+            }
+        }
+        guard ok != 0 else {
+            let message = withUnsafeBytes(of: &image.pointee.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            png_image_free(image)
+            throw ImagingError.invalidArgument(op: "PNG.encode", detail: message.isEmpty ? "libpng failed" : ImagingError.oneLine(message))
+        }
+        out.count = size
+        return out
+    }
+
     /// 0...1 floats to 0...255 bytes.
     static func quantize(_ t: Tensor) -> [UInt8] {
         t.withUnsafeBufferPointer { p in

@@ -38,6 +38,9 @@ public struct ImagePredictor {
     /// Channels to take from each image before anything else (a labelfree model's signal
     /// channels); nil uses every channel.
     public var signalChannels: [Int]?
+    /// A normalization already fitted to the whole image, used instead of fitting one to each
+    /// image `predict` sees (a stack streamed in slabs, whose statistics come from a sample).
+    public var fittedNormalization: LucidImaging.Normalization?
 
     /// A restorer over `model`, a network with configuration `config` (see `TiledPredictor`
     /// for `tile`, `overlap` and `batchSize`; `nil` picks the defaults).
@@ -148,7 +151,7 @@ public struct ImagePredictor {
         let samples = try arranged.reshaped([n * channels / perSample, perSample] + spatial)
 
         let refit = normalization.perImage || normalization.method == .percentile
-        let fitted = refit ? try normalization.fitted(to: image.data) : normalization
+        let fitted = try fittedNormalization ?? (refit ? normalization.fitted(to: image.data) : normalization)
         var y = try predictor.predict(fitted.apply(samples))
         let k = outputChannels
         if outputNormalization?.perImage != true {

@@ -1,13 +1,13 @@
 import ArgumentParser
 
-/// The `lucid` command line: train, predict and evaluate restoration models, and the PSF tools.
+/// The `lucid` command line: train, predict, evaluate and export restoration models, and the PSF tools.
 @main
 struct Lucid: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lucid",
         abstract: "Denoise and restore microscopy images with deep learning and optics.",
         version: "0.1.0",
-        subcommands: [TrainCommand.self, PredictCommand.self, Evaluate.self, DemoCommand.self,
+        subcommands: [TrainCommand.self, PredictCommand.self, Evaluate.self, ExportCommand.self, DemoCommand.self,
                       PSFCommand.self, Deconvolve.self, Simulate.self, RecipeCheck.self, Bench.self]
     )
 }
