@@ -1,14 +1,18 @@
 import CBlosc
+import CZstd
 import Foundation
 
 /// The compressor of a zarr v2 array (`.zarray`'s `compressor`, numcodecs ids): none, `zlib`,
-/// `gzip` or `blosc` (any of the codecs the system's c-blosc was built with).
+/// `gzip`, `zstd` (ome-zarr-py's default) or `blosc` (any of the codecs the system's c-blosc was
+/// built with; zarr-python's default).
 public enum ZarrCompressor: Equatable, Sendable {
     case none
     /// zlib stream (RFC 1950) at `level` 0…9.
     case zlib(level: Int)
     /// gzip member (RFC 1952) at `level` 0…9.
     case gzip(level: Int)
+    /// A Zstandard frame at `level` (0: zstd's default).
+    case zstd(level: Int)
     /// Blosc: inner codec `cname` (`lz4`, `zstd`, `zlib`, `blosclz`, …), `clevel` 0…9, `shuffle`
     /// (0 none, 1 byte, 2 bit, −1 automatic: bit for 1-byte items, else byte), `blocksize` (0: automatic).
     case blosc(cname: String, clevel: Int, shuffle: Int, blocksize: Int)
@@ -26,11 +30,12 @@ public enum ZarrCompressor: Equatable, Sendable {
         switch id {
         case "zlib": self = .zlib(level: int("level", 1))
         case "gzip": self = .gzip(level: int("level", 1))
+        case "zstd": self = .zstd(level: int("level", 0))
         case "blosc":
             self = .blosc(cname: d["cname"] as? String ?? "lz4", clevel: int("clevel", 5), shuffle: int("shuffle", 1),
                           blocksize: int("blocksize", 0))
         default:
-            throw ImagingError.unsupported(path: path, reason: "compressor '\(id)' (Lucid reads zlib, gzip, blosc or none)")
+            throw ImagingError.unsupported(path: path, reason: "compressor '\(id)' (Lucid reads zlib, gzip, zstd, blosc or none)")
         }
     }
 
@@ -40,6 +45,7 @@ public enum ZarrCompressor: Equatable, Sendable {
         case .none: return NSNull()
         case .zlib(let level): return ["id": "zlib", "level": level] as [String: Any]
         case .gzip(let level): return ["id": "gzip", "level": level] as [String: Any]
+        case .zstd(let level): return ["id": "zstd", "level": level] as [String: Any]
         case let .blosc(cname, clevel, shuffle, blocksize):
             return ["id": "blosc", "cname": cname, "clevel": clevel, "shuffle": shuffle, "blocksize": blocksize] as [String: Any]
         }
@@ -51,6 +57,16 @@ public enum ZarrCompressor: Equatable, Sendable {
         case .none: return raw
         case .zlib(let level): return try Deflate.compress(raw, level: level, wrapper: .zlib)
         case .gzip(let level): return try Deflate.compress(raw, level: level, wrapper: .gzip)
+        case .zstd(let level):
+            var out = Data(count: ZSTD_compressBound(raw.count))
+            let n = raw.withUnsafeBytes { src in
+                out.withUnsafeMutableBytes { ZSTD_compress($0.baseAddress, $0.count, src.baseAddress, raw.count, Int32(level)) }
+            }
+            guard ZSTD_isError(n) == 0 else {
+                throw ImagingError.invalidArgument(op: "zarr zstd", detail: String(cString: ZSTD_getErrorName(n)))
+            }
+            out.count = n
+            return out
         case let .blosc(cname, clevel, shuffle, blocksize):
             let mode = shuffle >= 0 ? shuffle : (itemSize == 1 ? 2 : 1)
             var out = Data(count: raw.count + Int(BLOSC_MAX_OVERHEAD))
@@ -78,6 +94,17 @@ public enum ZarrCompressor: Equatable, Sendable {
             return stored
         case .zlib, .gzip:
             return try Deflate.decompress(stored, expectedBytes: expectedBytes, path: path)
+        case .zstd:
+            var out = Data(count: expectedBytes)
+            let n = stored.withUnsafeBytes { src in
+                out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, src.baseAddress, stored.count) }
+            }
+            guard ZSTD_isError(n) == 0, n == expectedBytes else {
+                let why = ZSTD_isError(n) != 0 ? "corrupt zstd data (\(String(cString: ZSTD_getErrorName(n))))"
+                    : "zstd chunk holds \(n) bytes, expected \(expectedBytes)"
+                throw ImagingError.unreadable(path: path, reason: why)
+            }
+            return out
         case .blosc:
             var nbytes = 0
             let valid = stored.withUnsafeBytes { blosc_cbuffer_validate($0.baseAddress, stored.count, &nbytes) }
