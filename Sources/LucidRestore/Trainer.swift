@@ -164,6 +164,7 @@ public final class Trainer {
             let weights = net.stateDict()
             try Checkpoint.save(to: output, metadata: meta, last: weights,
                                 best: bestChanged || !hasValidation ? weights : nil, optimizer: optimizer.exportState())
+            try TrainingReport.write(checkpointFolder: output, validationTriplets: TrainingReport.triplets(net, data: data))
             lastSaved = step
         }
 
