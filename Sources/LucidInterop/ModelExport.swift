@@ -65,7 +65,10 @@ public struct ModelExport {
             return "y · \(scale) + \(offset): \(whose)\(scaleNote)"
         }
         if outputNeedsRefittedInverse {
-            return "per image: y · (p_high − p_low) + p_low (or y · std + mean) with the statistics measured on the input image\(scaleNote)"
+            let n = metadata.normalization
+            let map = n.method == .percentile
+                ? "y · (p\(format(n.high)) − p\(format(n.low))) + p\(format(n.low))" : "y · std + mean"
+            return "per image: \(map) with the input image's own statistics\(scaleNote)"
         }
         if metadata.normalization.method == .none && metadata.targetNormalization == nil { return "none: outputs are intensities" }
         return "none: outputs stay in the targets' per-image normalized units (z-scores for mean/std)"

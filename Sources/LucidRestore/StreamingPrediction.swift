@@ -71,6 +71,11 @@ public struct StreamingPrediction {
         let wanted = max(chunk, (slabBudget / max(1, rowValues) - 2 * halo) / chunk * chunk)
         let core = min(max(chunk, wanted, (2 * halo + chunk - 1) / chunk * chunk), (extent + chunk - 1) / chunk * chunk)
         let coresPerTime = (extent + core - 1) / core
+        // Every slab has the same length (shifted inwards at the frame's ends), so each slab's
+        // buffers have the sizes of the one before and are reused rather than allocated anew.
+        // A window of core + 2·halo + multiple − 1 rows, on the grid, holds the core with its halo
+        // wherever the grid puts its start.
+        let window = convolved ? min(frame.frame, (core + 2 * halo + 2 * multiple - 2) / multiple * multiple) : core
 
         var restorer = self.restorer
         let (fitted, sampled) = try normalization(array, letters: letters, slabAxis: slabAxis, times: times)
@@ -83,9 +88,11 @@ public struct StreamingPrediction {
         for t in 0..<times {
             for k in 0..<coresPerTime {
                 let c0 = k * core, c1 = min(extent, c0 + core)
-                // The slab in frame coordinates: the core and its halo, on the size-multiple grid.
-                let lo = max(0, (c0 + frame.padBefore - halo) / multiple * multiple)
-                let hi = min(frame.frame, (c1 + frame.padBefore + halo + multiple - 1) / multiple * multiple)
+                // The slab in frame coordinates: `window` rows on the size-multiple grid starting
+                // at least `halo` before the core (or at the frame's start), ending at least `halo`
+                // after it (or at the frame's end). Without a halo it is the core itself.
+                let lo = convolved ? min(max(0, (c0 + frame.padBefore - halo) / multiple * multiple), frame.frame - window) : c0
+                let hi = convolved ? lo + window : c1
                 let rows = (lo..<hi).map { frame.source($0) }
                 let slab = try read(array, letters: letters, t: t, slabAxis: slabAxis, rows: rows)
                 let image = Image(data: slab, axes: axes, pixelSize: source.pixelSize, zSpacing: source.zSpacing,

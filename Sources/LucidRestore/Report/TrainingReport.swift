@@ -43,16 +43,29 @@ public enum TrainingReport {
         try Checkpoint.writeAtomically(Data(page.utf8), to: Checkpoint.join(checkpointFolder, fileName))
     }
 
-    /// The first `count` validation patches (training patches of a fixed draw when there is no
-    /// validation data) through `net` in evaluation mode: channel 0, the middle plane in 3-D;
+    /// `count` validation patches (training patches of a fixed draw when there is no validation
+    /// data) through `net` in evaluation mode: of the first 64, those whose input varies most
+    /// (structure rather than background), in their order; channel 0, the middle plane in 3-D;
     /// a probabilistic net's means.
     public static func triplets(_ net: UNet, data: TrainingData, count: Int = 3) throws -> [Triplet] {
-        let (x, y): (Tensor, Tensor?)
+        var (x, y): (Tensor, Tensor?)
         if data.validationSize > 0 {
-            (x, y) = try data.validationBatch(0..<min(count, data.validationSize))
+            (x, y) = try data.validationBatch(0..<min(64, data.validationSize))
         } else {
             var rng = RandomGenerator(seed: 0x5EED_0F_2E90)
-            (x, y) = data.batch(size: count, rng: &rng)
+            (x, y) = data.batch(size: 64, rng: &rng)
+        }
+        if x.shape[0] > count {
+            let n = x.count / x.shape[0]
+            let spread = try (0..<x.shape[0]).map { b -> Double in
+                let v = try x.slice(axis: 0, range: b..<(b + 1)).scalars.map(Double.init)
+                let mean = v.reduce(0, +) / Double(n)
+                return v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+            }
+            let chosen = spread.indices.sorted { spread[$0] > spread[$1] }.prefix(count).sorted()
+            func pick(_ t: Tensor) throws -> Tensor { try Tensor.concat(chosen.map { try t.slice(axis: 0, range: $0..<($0 + 1)) }, axis: 0) }
+            x = try pick(x)
+            y = try y.map(pick)
         }
         net.setTraining(false)
         defer { net.setTraining(true) }
