@@ -290,7 +290,7 @@ public enum BioImageIOExport {
     static func coverImage(input: Tensor, output: Tensor) throws -> Data {
         func plane(_ t: Tensor) throws -> Tensor {
             let h = t.shape[t.rank - 2], w = t.shape[t.rank - 1]
-            let planes = t.count / (h * w) / t.shape[1] * 1
+            let planes = t.count / (h * w * t.shape[1])
             let first = try t.slice(axis: 1, range: 0..<1)
             let mid = planes / 2
             return try first.reshaped([planes, h, w]).slice(axis: 0, range: mid..<(mid + 1)).reshaped([h, w])

@@ -54,6 +54,9 @@ public struct StreamingPrediction {
         let axes = source.lucidAxes
         let letters = Array(axes)
         let shape = array.shape
+        guard shape.allSatisfy({ $0 > 0 }) else {
+            throw PredictionError(path: input, reason: "the image is empty (shape \(shape))")
+        }
         let slabAxis = letters.firstIndex(of: "Z") ?? letters.firstIndex(of: "Y")!
         let convolved = restorer.config.dims == 3 || letters[slabAxis] == "Y"
         if letters[slabAxis] == "Y" && restorer.pixelSize != nil {

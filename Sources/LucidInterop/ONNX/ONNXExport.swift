@@ -92,14 +92,14 @@ public enum ONNXExport {
             case .strideConv:
                 h = try block(net.downsamplers[i], h, name: "down\(i)", dims: c.dims, into: &g)
             case .maxBlur:
-                h = maxBlurPool(h, channels: c.firstFilters << i, dims: c.dims, name: "pool\(i)", into: &g)
+                h = try maxBlurPool(h, channels: c.firstFilters << i, dims: c.dims, name: "pool\(i)", into: &g)
             }
         }
         h = try sequential(net.middle, h, name: "mid", dims: c.dims, into: &g)
         for (k, i) in stride(from: c.depth - 1, through: 0, by: -1).enumerated() {
             switch c.upsampling {
             case .nearest, .linear:
-                let scales = g.weight("up\(i).scales", shape: [c.dims + 2], [1, 1] + [Float](repeating: 2, count: c.dims))
+                let scales = try g.weight("up\(i).scales", shape: [c.dims + 2], [1, 1] + [Float](repeating: 2, count: c.dims))
                 let attributes = c.upsampling == .nearest
                     ? [ONNXGraph.string("mode", "nearest"), ONNXGraph.string("coordinate_transformation_mode", "asymmetric"),
                        ONNXGraph.string("nearest_mode", "floor")]
@@ -156,7 +156,7 @@ public enum ONNXExport {
         if let norm = b.norm {
             h = try normalization(norm, h, name: name + "." + b.normName, dims: dims, into: &g)
         }
-        return activation(b.activation, h, name: name + ".act", into: &g)
+        return try activation(b.activation, h, name: name + ".act", into: &g)
     }
 
     static func conv(_ c: Conv, _ x: String, name: String, into g: inout ONNXGraph) throws -> String {
@@ -191,7 +191,7 @@ public enum ONNXExport {
             let centred = g.node("Sub", [grouped, mean], name: name + ".centred")
             let square = g.node("Mul", [centred, centred], name: name + ".square")
             let variance = g.node("ReduceMean", [square], [axes, ONNXGraph.int("keepdims", 1)], name: name + ".var")
-            let eps = g.weight(name + ".eps", shape: [], [n.eps])
+            let eps = try g.weight(name + ".eps", shape: [], [n.eps])
             let std = g.node("Sqrt", [g.node("Add", [variance, eps], name: name + ".var_eps")], name: name + ".std")
             let normalized = g.node("Div", [centred, std], name: name + ".normalized")
             let back = g.node("Reshape", [normalized, shape], name: name + ".ungrouped")
@@ -204,7 +204,7 @@ public enum ONNXExport {
         }
     }
 
-    static func activation(_ a: Activation, _ x: String, name: String, into g: inout ONNXGraph) -> String {
+    static func activation(_ a: Activation, _ x: String, name: String, into g: inout ONNXGraph) throws -> String {
         switch a {
         case .relu: return g.node("Relu", [x], name: name)
         case .leakyReLU: return g.node("LeakyRelu", [x], [ONNXGraph.float("alpha", 0.01)], name: name)
@@ -213,17 +213,17 @@ public enum ONNXExport {
         case .identity: return x
         case .silu: return g.node("Mul", [x, g.node("Sigmoid", [x], name: name + ".sigmoid")], name: name)
         case .gelu:
-            let scaled = g.node("Mul", [x, g.weight(name + ".rsqrt2", shape: [], [0.70710678118654752])], name: name + ".scaled")
+            let scaled = g.node("Mul", [x, try g.weight(name + ".rsqrt2", shape: [], [0.70710678118654752])], name: name + ".scaled")
             let erf = g.node("Erf", [scaled], name: name + ".erf")
-            let onePlus = g.node("Add", [erf, g.weight(name + ".one", shape: [], [1])], name: name + ".one_plus")
-            let half = g.node("Mul", [x, g.weight(name + ".half", shape: [], [0.5])], name: name + ".half")
+            let onePlus = g.node("Add", [erf, try g.weight(name + ".one", shape: [], [1])], name: name + ".one_plus")
+            let half = g.node("Mul", [x, try g.weight(name + ".half", shape: [], [0.5])], name: name + ".half")
             return g.node("Mul", [half, onePlus], name: name)
         }
     }
 
     /// N2V2's max-blur pooling: 2× max pool with stride 1, reflect padding of 1, then the
     /// binomial [1, 2, 1]/4 filter on every spatial axis as a depthwise convolution with stride 2.
-    static func maxBlurPool(_ x: String, channels: Int, dims: Int, name: String, into g: inout ONNXGraph) -> String {
+    static func maxBlurPool(_ x: String, channels: Int, dims: Int, name: String, into g: inout ONNXGraph) throws -> String {
         let k2 = [Int](repeating: 2, count: dims), ones = [Int](repeating: 1, count: dims)
         let maxed = g.node("MaxPool", [x], [ONNXGraph.ints("kernel_shape", k2), ONNXGraph.ints("strides", ones)], name: name + ".max")
         let pads = g.int64s(name + ".pads", [0, 0] + ones + [0, 0] + ones)
@@ -231,7 +231,7 @@ public enum ONNXExport {
         let taps: [Float] = [0.25, 0.5, 0.25]
         var kernel: [Float] = [1]
         for _ in 0..<dims { kernel = kernel.flatMap { a in taps.map { a * $0 } } }
-        let weight = g.weight(name + ".blur", shape: [channels, 1] + [Int](repeating: 3, count: dims),
+        let weight = try g.weight(name + ".blur", shape: [channels, 1] + [Int](repeating: 3, count: dims),
                               (0..<channels).flatMap { _ in kernel })
         return g.node("Conv", [padded, weight], [ONNXGraph.ints("kernel_shape", [Int](repeating: 3, count: dims)),
                                                  ONNXGraph.ints("strides", k2), ONNXGraph.int("group", channels)],

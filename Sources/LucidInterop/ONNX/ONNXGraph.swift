@@ -27,8 +27,8 @@ struct ONNXGraph {
     }
 
     /// A float initializer of the given shape and values.
-    mutating func weight(_ name: String, shape: [Int], _ values: [Float]) -> String {
-        weight(name, try! Tensor(shape: shape, scalars: values))
+    mutating func weight(_ name: String, shape: [Int], _ values: [Float]) throws -> String {
+        weight(name, try Tensor(shape: shape, scalars: values))
     }
 
     /// An int64 initializer (shapes, pads, axes, slice bounds).
