@@ -235,9 +235,11 @@ public enum BioImageIOExport {
 
     /// What the package's output is, in words.
     static func packageOutputText(_ export: ModelExport) -> String {
-        export.outputNeedsRefittedInverse
-            ? "in the input's normalized units (no postprocessing; lucid predict maps them back)"
-            : "postprocessing: " + export.outputNormalizationText
+        guard export.outputFollowsEachInput else { return "postprocessing: " + export.outputNormalizationText }
+        guard let (scale, offset) = export.fixedOutputMap else {
+            return "in the input's normalized units (no postprocessing; lucid predict maps them back)"
+        }
+        return "y · \(scale) + \(offset): the training targets' normalization undone (lucid predict also follows each input's brightness)"
     }
 
     /// A tensor `[1, C, spatial…]` as TIFF bytes (no C axis for one channel), for people to look at.
@@ -300,7 +302,7 @@ public enum BioImageIOExport {
 
     /// The method's paper(s).
     static func methodCitations(_ meta: CheckpointMetadata) -> [(text: String, link: String?)] {
-        let n2v2 = meta.model.pooling == .maxBlur
+        let n2v2 = (meta.model as? UNetConfig)?.pooling == .maxBlur
         switch meta.method {
         case "noise2self": return [("Batson & Royer, Noise2Self: Blind Denoising by Self-Supervision, ICML 2019", "10.48550/arXiv.1901.11365")]
         case "noise2void" where n2v2:
@@ -337,12 +339,15 @@ public enum BioImageIOExport {
             - Output: \(packageOutputText(export)).
 
             """
-        if export.outputNeedsRefittedInverse {
+        if export.outputFollowsEachInput {
+            let what = export.fixedOutputMap == nil
+                ? "The package's outputs stay in the normalized units of each input image"
+                : "The package maps outputs to the training targets' intensities, exactly so for inputs as bright as the training inputs"
             text += """
 
-                The package's outputs stay in the normalized units of each input image: mapping them back needs the
-                statistics of that image, which bioimage.io postprocessing cannot express. `lucid predict` with the
-                original checkpoint maps them back to intensities (\(export.outputNormalizationText)).
+                \(what): following each image's own statistics needs them at the output, which bioimage.io
+                postprocessing cannot express. `lucid predict` with the original checkpoint does
+                (\(export.outputNormalizationText)).
 
                 """
         }

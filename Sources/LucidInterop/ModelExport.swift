@@ -10,37 +10,48 @@ import LucidRestore
 public struct ModelExport {
     public let checkpoint: Checkpoint
     public let weights: Checkpoint.Weights
+    /// The network (the export knows U-Nets).
     public let net: UNet
 
     public init(checkpoint: Checkpoint, weights: Checkpoint.Weights = .best) throws {
         self.checkpoint = checkpoint
         self.weights = weights
-        net = try checkpoint.makeModel(weights: weights)
+        let model = try checkpoint.makeModel(weights: weights)
+        guard let unet = model as? UNet else {
+            throw ExportError(path: checkpoint.directory, reason: "its model is a '\(type(of: model.architecture).kind)'; only U-Nets are exported")
+        }
+        net = unet
         net.setTraining(false)
     }
 
     var metadata: CheckpointMetadata { checkpoint.metadata }
 
     /// Channels of the network's output (means, then scales for a probabilistic net).
-    public var outputChannels: Int { net.config.outChannels * (net.config.probabilistic ? 2 : 1) }
+    public var outputChannels: Int { net.config.outputChannels }
 
-    /// The fixed `y·scale + offset` that maps the network's output back to intensities, or nil
-    /// when there is none: no normalization, outputs left normalized by design (a per-image target
-    /// normalization), or the inverse of a normalization refitted to each input image.
+    /// Whether `lucid predict` refits the input normalization to each image.
+    var refitsInput: Bool { metadata.normalization.perImage || metadata.normalization.method == .percentile }
+
+    /// The fixed `y·scale + offset` a package applies to get intensities, or nil when there is
+    /// none: no normalization, outputs left normalized by design (a per-image target
+    /// normalization), or only the inverse of the input's own normalization would do. With
+    /// targets normalized once (CARE, Noise2Noise) it is their normalization undone: exactly
+    /// `lucid predict`'s map for inputs normalized like the training inputs.
     public var fixedOutputMap: (scale: Float, offset: Float)? {
         let input = metadata.normalization
         if let target = metadata.targetNormalization {
             return target.perImage || target.method == .none ? nil : (target.scale, target.offset)
         }
-        if input.method == .none || input.perImage || input.method == .percentile { return nil }
-        return (input.scale, input.offset)
+        return input.method == .none || refitsInput ? nil : (input.scale, input.offset)
     }
 
-    /// True when the output needs the inverse of the input's own (refitted) normalization, which
-    /// only `lucid predict` applies.
-    public var outputNeedsRefittedInverse: Bool {
-        let input = metadata.normalization
-        return metadata.targetNormalization == nil && input.method != .none && (input.perImage || input.method == .percentile)
+    /// True when `lucid predict` maps outputs back with the statistics of each input image, which
+    /// a fixed postprocessing cannot do: the inverse of a refitted input normalization, or the
+    /// targets' normalization carried over by the input's own percentiles (`targetUnits`).
+    public var outputFollowsEachInput: Bool {
+        guard refitsInput, metadata.normalization.method != .none else { return false }
+        guard let target = metadata.targetNormalization else { return true }
+        return !metadata.normalization.perImage && !target.perImage && target.method != .none
     }
 
     /// What a program must do to an input image before the network, in words.
@@ -57,21 +68,23 @@ public struct ModelExport {
         }
     }
 
-    /// What a program must do to the network's output to get intensities, in words.
+    /// What `lucid predict` does to the network's output to get intensities, in words.
     public var outputNormalizationText: String {
         let scaleNote = net.config.probabilistic ? " (the scale channels, the second half, only ·scale)" : ""
-        if let (scale, offset) = fixedOutputMap {
-            let whose = metadata.targetNormalization == nil ? "the inverse of the input normalization" : "the training targets' normalization undone"
-            return "y · \(scale) + \(offset): \(whose)\(scaleNote)"
+        let n = metadata.normalization
+        if let target = metadata.targetNormalization, target.method != .none, !target.perImage {
+            guard outputFollowsEachInput else { return "y · \(target.scale) + \(target.offset): the training targets' normalization undone\(scaleNote)" }
+            return "y · \(target.scale)·s/\(n.scale) + \(target.offset) + \(target.scale / n.scale)·(o − \(n.offset)), with o = "
+                + "p\(format(n.low)) and s = p\(format(n.high)) − p\(format(n.low)) of the input image: the training targets' "
+                + "normalization, following the input's brightness\(scaleNote)"
         }
-        if outputNeedsRefittedInverse {
-            let n = metadata.normalization
-            let map = n.method == .percentile
-                ? "y · (p\(format(n.high)) − p\(format(n.low))) + p\(format(n.low))" : "y · std + mean"
+        if metadata.targetNormalization != nil { return "none: outputs stay in the targets' per-image normalized units (z-scores for mean/std)" }
+        if let (scale, offset) = fixedOutputMap { return "y · \(scale) + \(offset): the inverse of the input normalization\(scaleNote)" }
+        if outputFollowsEachInput {
+            let map = n.method == .percentile ? "y · (p\(format(n.high)) − p\(format(n.low))) + p\(format(n.low))" : "y · std + mean"
             return "per image: \(map) with the input image's own statistics\(scaleNote)"
         }
-        if metadata.normalization.method == .none && metadata.targetNormalization == nil { return "none: outputs are intensities" }
-        return "none: outputs stay in the targets' per-image normalized units (z-scores for mean/std)"
+        return "none: outputs are intensities"
     }
 
     /// Key–value pairs for ONNX `metadata_props`.

@@ -77,8 +77,10 @@ struct ExportCommand: ParsableCommand {
             let package = try BioImageIOExport.write(export, options: options, to: output)
             log("wrote \(output): \(package.files.joined(separator: ", ")); test tensor \(package.testInputShape), inputs \(package.minimumSize) + k·\(export.net.sizeMultiple) pixels, halo \(package.halo)")
             if author.isEmpty { log("note: no --author given; bioimage.io asks for at least one") }
-            if export.outputNeedsRefittedInverse {
-                log("note: outputs stay in each input's normalized units (bioimage.io cannot undo a per-image normalization)")
+            if export.outputFollowsEachInput {
+                log(export.fixedOutputMap == nil
+                    ? "note: outputs stay in each input's normalized units (bioimage.io cannot undo a per-image normalization)"
+                    : "note: outputs get the training targets' intensities; lucid predict also follows each input's brightness")
             }
         } catch {
             log("lucid export: \(error)")

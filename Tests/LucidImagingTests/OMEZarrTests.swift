@@ -1,5 +1,6 @@
 import Foundation
 import LucidCore
+import LucidTestSupport
 import XCTest
 @testable import LucidImaging
 
@@ -121,7 +122,7 @@ final class OMEZarrTests: XCTestCase {
     func testVolumeWrittenByOmeZarrPyReadsTheSame() throws {
         try requireOmeZarr()
         let dir = try temporaryFolder(self).path
-        try runPython("""
+        try python("""
             import numpy as np, zarr, numcodecs
             from ome_zarr.io import parse_url
             from ome_zarr.writer import write_image
@@ -163,7 +164,7 @@ final class OMEZarrTests: XCTestCase {
         try OMEZarr.write(image, to: "\(dir)/ours.ome.zarr", chunks: [2, 8, 16], levels: 2)
         try OMEZarr.write(image, to: "\(dir)/zlib.ome.zarr", as: .uint16, compressor: .zlib(level: 6))
         try Data(data.withUnsafeBufferPointer { Data(buffer: $0) }).write(to: URL(fileURLWithPath: "\(dir)/expected.f32"))
-        let out = try runPython("""
+        let out = try python("""
             import json, numpy as np, zarr
             from ome_zarr.io import parse_url
             from ome_zarr.reader import Reader
@@ -198,10 +199,6 @@ final class OMEZarrTests: XCTestCase {
     }
 
     private func requireOmeZarr() throws {
-        guard (try? runPython("import zarr, ome_zarr, numcodecs, numpy")) != nil else {
-            let why = "python3 with zarr, ome-zarr and numcodecs is not importable here (pip install zarr ome-zarr)"
-            print("skipping: \(why)")
-            throw XCTSkip(why)
-        }
+        try requirePython("zarr, ome_zarr, numcodecs, numpy")
     }
 }

@@ -3,6 +3,7 @@ import LucidCore
 import LucidImaging
 import LucidNN
 import LucidRestore
+import LucidTestSupport
 import XCTest
 @testable import LucidInterop
 
@@ -89,8 +90,8 @@ final class BioImageIOExportTests: XCTestCase {
     /// bioimage.io validator accepts the package; bioimageio.core (when installed) runs it and
     /// reproduces its test output.
     func testEveryMethodExportsAValidPackageThatOnnxRuntimeReproduces() throws {
-        try requirePython(["onnxruntime", "numpy", "bioimageio.spec"], for: "the bioimage.io export checks")
-        let dir = try temporaryFolder(self, "bioimageio")
+        try requirePython("onnx, onnxruntime, numpy, bioimageio.spec")
+        let dir = try temporaryFolder(self).path
         let cases = try trainAll(in: dir)
         var jobs: [[String: String]] = []
         for c in cases {
@@ -113,7 +114,7 @@ final class BioImageIOExportTests: XCTestCase {
                          "input": "\(dir)/\(c.name).input.npy", "predicted": "\(dir)/\(c.name).predicted.npy"])
         }
         try JSONSerialization.data(withJSONObject: jobs).write(to: URL(fileURLWithPath: "\(dir)/jobs.json"))
-        let r = try python(Self.checkScript, ["\(dir)/jobs.json"])
+        let r = try runPython(Self.checkScript, ["\(dir)/jobs.json"])
         XCTAssertEqual(r.status, 0, r.err)
         let results = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: [String: Any]], r.out + r.err)
         let coreInstalled = results.values.contains { $0["core"] as? String != "not installed" }
@@ -151,7 +152,7 @@ final class BioImageIOExportTests: XCTestCase {
             if n['method'] == 'percentile':
                 lo, hi = np.percentile(data, [n['low'], n['high']])
                 return float(lo), max(float(hi - lo), 1e-20)
-            if n['method'] == 'meanStd' and n['perImage']:
+            if n['method'].lower() == 'meanstd' and n['perImage']:
                 return float(data.mean()), max(float(data.std()), 1e-20)
             if n['method'] == 'none':
                 return 0.0, 1.0
@@ -162,7 +163,11 @@ final class BioImageIOExportTests: XCTestCase {
         back = None
         if target is not None:
             if not target['perImage'] and target['method'] != 'none':
+                # The targets' normalization carried over by the input's own fit (lucid's targetUnits).
                 back = (target['offset'], target['scale'])
+                if norm['method'] != 'none' and not norm['perImage'] and norm['scale'] > 0:
+                    gain = target['scale'] / norm['scale']
+                    back = (target['offset'] + gain * (offset - norm['offset']), target['scale'] * scale / norm['scale'])
         elif norm['method'] != 'none':
             back = (offset, scale)
         if back is not None:
@@ -188,7 +193,7 @@ final class BioImageIOExportTests: XCTestCase {
 
     /// The rdf.yaml of a package: pre/postprocessing for each kind of normalization, halo and sizes.
     func testProcessingFollowsTheNormalization() throws {
-        let dir = try temporaryFolder(self, "bioimageio-rdf")
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: "\(dir)/n2s", withIntermediateDirectories: true)
         try writeNoisy("\(dir)/n2s/a.tif", shape: [64, 64], seed: 3)
         for (normalize, pre, post) in [("percentile", "scale_range", "postprocessing: []"),
@@ -214,7 +219,7 @@ final class BioImageIOExportTests: XCTestCase {
     }
 
     func testExportErrorsNameTheCause() throws {
-        let dir = try temporaryFolder(self, "bioimageio-errors")
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: "\(dir)/n2s", withIntermediateDirectories: true)
         try writeNoisy("\(dir)/n2s/a.tif", shape: [32, 32], seed: 3)
         let checkpoint = try train("""
@@ -240,8 +245,8 @@ final class BioImageIOExportTests: XCTestCase {
 
     /// Python's zipfile reads the archive back byte for byte.
     func testZipArchiveReadsBackInPython() throws {
-        try requirePython(["zipfile"], for: "the ZIP check")
-        let dir = try temporaryFolder(self, "zip")
+        try requirePython("zipfile")
+        let dir = try temporaryFolder(self).path
         var zip = ZipArchive()
         let text = Data(String(repeating: "lucid ", count: 1000).utf8)
         var rng = RandomGenerator(seed: 1)
@@ -251,7 +256,7 @@ final class BioImageIOExportTests: XCTestCase {
         XCTAssertThrowsError(try zip.add("noise.bin", noise))
         XCTAssertThrowsError(try zip.add("../escape", noise))
         try zip.write(to: "\(dir)/t.zip")
-        let r = try python("""
+        let r = try runPython("""
             import sys, zipfile, hashlib
             z = zipfile.ZipFile(sys.argv[1])
             assert z.testzip() is None

@@ -2,39 +2,17 @@ import Foundation
 import LucidCore
 import LucidImaging
 import LucidRestore
+import LucidTestSupport
 import XCTest
 
 /// `lucid export` and `lucid report` as users run them.
 final class ExportCommandTests: XCTestCase {
-    /// The built `lucid` next to the test bundle.
-    private var binary: URL? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? Bundle.main.bundlePath)
-        while dir.path != "/" {
-            dir.deleteLastPathComponent()
-            let candidate = dir.appendingPathComponent("lucid")
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDir), !isDir.boolValue { return candidate }
-        }
-        return nil
-    }
-
-    private func lucid(_ args: [String], in dir: String) throws -> (status: Int32, err: String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    private func lucid(_ args: [String], in dir: String) throws -> ProcessOutput {
+        try runLucid(args, in: URL(fileURLWithPath: dir))
     }
 
     func testExportAndReportCommands() throws {
-        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
-        let dir = try temporaryFolder(self, "export-cli")
+        let dir = try temporaryFolder(self).path
         let clean = try SyntheticSpecimen(shape: [96, 96], seed: 4).render()
         try Image(data: clean.map { 100 * $0 + 5 }, axes: "YX").write(to: "\(dir)/a.tif")
         try Data("""

@@ -2,6 +2,7 @@ import Foundation
 import LucidAutograd
 import LucidCore
 import LucidNN
+import LucidTestSupport
 import XCTest
 @testable import LucidInterop
 
@@ -96,8 +97,8 @@ final class ONNXExportTests: XCTestCase {
 
     /// onnxruntime on each exported variant gives the Lucid network's output within 1e-4.
     func testOnnxRuntimeReproducesEveryVariant() throws {
-        try requirePython(["onnxruntime", "numpy"], for: "the onnxruntime round trip")
-        let dir = try temporaryFolder(self, "onnx")
+        try requirePython("onnxruntime, numpy")
+        let dir = try temporaryFolder(self).path
         var names: [String] = []
         for (k, (name, config)) in Self.variants().enumerated() {
             let net = try Self.randomNet(config, seed: UInt64(10 + k))
@@ -124,7 +125,7 @@ final class ONNXExportTests: XCTestCase {
             out[name] = [float(np.abs(y - e).max()), list(y.shape) == list(e.shape), float(np.abs(e).max())]
         print(json.dumps(out))
         """
-        let r = try python(script, [dir] + names)
+        let r = try runPython(script, [dir] + names)
         XCTAssertEqual(r.status, 0, r.err)
         let results = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: [Any]], r.out + r.err)
         XCTAssertEqual(Set(results.keys), Set(names))

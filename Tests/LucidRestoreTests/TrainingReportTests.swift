@@ -3,6 +3,7 @@ import LucidCore
 import LucidImaging
 import LucidNN
 @testable import LucidRestore
+import LucidTestSupport
 import XCTest
 
 final class TrainingReportTests: XCTestCase {
@@ -29,7 +30,7 @@ final class TrainingReportTests: XCTestCase {
             """, file: "test.yaml")
         let trainer = Trainer(recipe: recipe)
         trainer.showProgress = false
-        trainer.beforeStep = { step, _ in before?(step) }
+        if let before { trainer.extraCallbacks = [BeforeStep { step, _ in before(step) }] }
         return try trainer.run().output
     }
 
@@ -53,7 +54,7 @@ final class TrainingReportTests: XCTestCase {
         XCTAssertTrue(during.contains("running: step 3 of 6"))
         XCTAssertTrue(during.contains("http-equiv=\"refresh\""), "a running report reloads itself")
         let html = try report(folder)
-        XCTAssertTrue(html.contains("finished at step 6"))
+        XCTAssertTrue(html.contains("finished at step 6 of 6 (completed)"))
         XCTAssertFalse(html.contains("http-equiv=\"refresh\""))
         XCTAssertEqual(html.components(separatedBy: "<svg class=\"chart\"").count - 1, 3, "loss, learning rate, throughput")
         XCTAssertFalse(html.contains("<script"), "self-contained and static")
@@ -91,11 +92,13 @@ final class TrainingReportTests: XCTestCase {
                                        let v: Double? = s % 10 == 0 ? 1 / Double(s) : nil
                                        return [Double(s), 2 / Double(s), v, v.map { 1 - $0 }, v.map { 1 - 2 * $0 }, v.map { 1 - $0 / 2 }, 1e-3, 100, Double(s)]
                                    })
-        let html = try TrainingReport.html(metrics: metrics, metadata: nil, triplets: [], title: "a<b", note: nil)
+        let html = try TrainingReport.html(metrics: metrics, metadata: nil, triplets: [], title: "a<b", state: .unknown, note: nil)
         XCTAssertEqual(html.components(separatedBy: "<svg class=\"chart\"").count - 1, 4)
         XCTAssertTrue(html.contains("Validation Pearson r") && html.contains("channel 1"))
         XCTAssertTrue(html.contains("a&lt;b") && !html.contains("a<b"))
-        let empty = try TrainingReport.html(metrics: MetricsTable(columns: [], rows: []), metadata: nil, triplets: [], title: "x", note: nil)
+        let empty = try TrainingReport.html(metrics: MetricsTable(columns: [], rows: []), metadata: nil, triplets: [], title: "x",
+                                            state: .running, note: nil)
+        XCTAssertTrue(empty.contains("running: step 0"))
         XCTAssertEqual(empty.components(separatedBy: "no data yet").count - 1, 3)
         XCTAssertEqual(SVGChart.ticks(0, 1), [0, 0.2, 0.4, 0.6000000000000001, 0.8, 1])
         XCTAssertEqual(SVGChart.logTicks(-2.2, 0.1), [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1])
@@ -192,20 +195,12 @@ final class TrainingReportTests: XCTestCase {
     /// Runs the browser headless (sandbox off for root and containers); returns stdout.
     @discardableResult
     static func run(_ browser: String, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let headless = args == ["--version"] ? [] : ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                                                      "--force-device-scale-factor=1", "--force-color-profile=srgb"]
-        p.arguments = [browser] + headless + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw ImagingError.invalidArgument(op: browser, detail: "exited with status \(p.terminationStatus)")
+        let r = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), [browser] + headless + args)
+        guard r.status == 0 else {
+            throw ImagingError.invalidArgument(op: browser, detail: "exited with status \(r.status)")
         }
-        return String(decoding: data, as: UTF8.self)
+        return r.out
     }
 }

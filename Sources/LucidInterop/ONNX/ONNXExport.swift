@@ -54,7 +54,7 @@ public enum ONNXExport {
         graph.node[last].output = [outputName]
         graph.initializer = g.initializers
         let spatial: [ONNXDimension] = (c.dims == 3 ? ["z", "y", "x"] : ["y", "x"]).map { .named($0) }
-        let outChannels = c.outChannels * (c.probabilistic ? 2 : 1)
+        let outChannels = c.outputChannels
         graph.input = [ONNXGraph.valueInfo(inputName, dims: [.named("batch"), .fixed(c.inChannels)] + spatial)]
         graph.output = [ONNXGraph.valueInfo(outputName, dims: [.named("batch"), .fixed(outChannels)] + spatial)]
 

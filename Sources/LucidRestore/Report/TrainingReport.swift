@@ -6,16 +6,27 @@ import LucidNN
 
 /// `report.html` in a checkpoint folder: one self-contained page (inline SVG charts and PNG
 /// images as data URLs, no scripts) with the run's summary, its training and validation loss
-/// (and validation Pearson r for label-free runs), learning rate and throughput over the steps
-/// of `metrics.csv`, and validation examples input | prediction | target. While the run is
-/// going the page reloads itself every 30 s.
+/// (and the method's validation metrics, such as label-free Pearson r), learning rate and
+/// throughput over the steps of `metrics.csv`, and validation examples input | prediction |
+/// target. While the run is going the page reloads itself every 30 s. `ReportWriter` keeps it
+/// current during training.
 /// ```swift
 /// try TrainingReport.write(checkpointFolder: "Checkpoints/demo",
-///                          validationTriplets: TrainingReport.triplets(net, data: data))
+///                          validationTriplets: TrainingReport.triplets(model, data: data), state: .running)
 /// ```
 public enum TrainingReport {
     /// File name inside the checkpoint folder.
     public static let fileName = "report.html"
+
+    /// Where the run stands.
+    public enum RunState: Equatable, Sendable {
+        /// Training goes on (the page reloads itself).
+        case running
+        /// The run ended.
+        case ended(TrainingStop)
+        /// Not known (a report written again afterwards).
+        case unknown
+    }
 
     /// One validation example: 2-D planes in the network's normalized units.
     public struct Triplet {
@@ -35,19 +46,20 @@ public enum TrainingReport {
 
     /// Writes `report.html` (atomically) into `checkpointFolder` from its `metrics.csv` and
     /// `lucid.json` (either may be missing yet) and `validationTriplets`.
-    public static func write(checkpointFolder: String, validationTriplets: [Triplet], note: String? = nil) throws {
-        let metrics = try MetricsTable.read(Checkpoint.join(checkpointFolder, "metrics.csv"))
+    public static func write(checkpointFolder: String, validationTriplets: [Triplet], state: RunState,
+                             note: String? = nil) throws {
+        let metrics = try MetricsTable.read(joinPath(checkpointFolder, "metrics.csv"))
         let checkpoint = try? Checkpoint.load(directory: checkpointFolder)
         let page = try html(metrics: metrics, metadata: checkpoint?.metadata, triplets: validationTriplets,
-                            title: (checkpointFolder as NSString).lastPathComponent, note: note)
-        try Checkpoint.writeAtomically(Data(page.utf8), to: Checkpoint.join(checkpointFolder, fileName))
+                            title: (checkpointFolder as NSString).lastPathComponent, state: state, note: note)
+        try AtomicFile.write(Data(page.utf8), to: joinPath(checkpointFolder, fileName))
     }
 
     /// `count` validation patches (training patches of a fixed draw when there is no validation
     /// data) through `net` in evaluation mode: of the first 64, those whose input varies most
-    /// (structure rather than background), in their order; channel 0, the middle plane in 3-D;
-    /// a probabilistic net's means.
-    public static func triplets(_ net: UNet, data: TrainingData, count: Int = 3) throws -> [Triplet] {
+    /// (structure rather than background), in their order; channel 0 (a probabilistic net's
+    /// first mean), the middle plane in 3-D.
+    public static func triplets(_ net: any ImageModel, data: TrainingData, count: Int = 3) throws -> [Triplet] {
         var (x, y): (Tensor, Tensor?)
         if data.validationSize > 0 {
             (x, y) = try data.validationBatch(0..<min(64, data.validationSize))
@@ -69,8 +81,7 @@ public enum TrainingReport {
         }
         net.setTraining(false)
         defer { net.setTraining(true) }
-        var p = try noGrad { try net(Variable(x)).value }
-        if net.config.probabilistic { p = try p.slice(axis: 1, range: 0..<net.config.outChannels) }
+        let p = try noGrad { try net(Variable(x)).value }
         return try (0..<x.shape[0]).map { b in
             Triplet(input: try plane(x, b), prediction: try plane(p, b), target: try plane(y ?? x, b),
                     targetLabel: y == nil ? "target (the noisy input)" : "target")
@@ -86,13 +97,13 @@ public enum TrainingReport {
         var triplets: [Triplet] = []
         var missing: String?
         do {
-            let recipe = try Recipe.parse(yaml: checkpoint.metadata.recipe, file: Checkpoint.join(checkpointFolder, Checkpoint.metadataFile))
+            let recipe = try Recipe.parse(yaml: checkpoint.metadata.recipe, file: joinPath(checkpointFolder, Checkpoint.metadataFile))
             let data = try TrainingData.load(recipe, seed: UInt64(truncatingIfNeeded: recipe.training.seed))
             triplets = try self.triplets(checkpoint.makeModel(weights: .last), data: data)
         } catch {
             missing = "validation examples unavailable: \(error)"
         }
-        try write(checkpointFolder: checkpointFolder, validationTriplets: triplets, note: missing)
+        try write(checkpointFolder: checkpointFolder, validationTriplets: triplets, state: .unknown, note: missing)
         return missing
     }
 
@@ -107,11 +118,11 @@ public enum TrainingReport {
     // MARK: - The page
 
     static func html(metrics: MetricsTable, metadata: CheckpointMetadata?, triplets: [Triplet], title: String,
-                     note: String?) throws -> String {
+                     state: RunState, note: String?) throws -> String {
         let recipe = metadata.flatMap { try? Recipe.parse(yaml: $0.recipe, file: Checkpoint.metadataFile) }
         let total = recipe?.training.steps
         let step = metrics.rows.last.map { Int($0[0] ?? 0) } ?? 0
-        let running = total.map { step < $0 } ?? true
+        let running = state == .running
         let steps = metrics.column("step")
         func series(_ name: String) -> [(x: Double, y: Double)] {
             zip(steps, metrics.column(name)).compactMap { s, v in s.flatMap { s in v.map { (s, $0) } } }
@@ -161,7 +172,7 @@ public enum TrainingReport {
             <h1>Lucid training report: \(escape(title))</h1>
 
             """
-        page += "<table class=\"summary\">" + summaryRows(metrics: metrics, metadata: metadata, step: step, total: total, running: running)
+        page += "<table class=\"summary\">" + summaryRows(metrics: metrics, metadata: metadata, step: step, total: total, state: state)
             .map { "<tr><td>\(escape($0.0))</td><td>\(escape($0.1))</td></tr>" }.joined() + "</table>\n"
         if let note { page += "<p class=\"note\">\(escape(note))</p>\n" }
         page += "<h2>Curves</h2>\n<section class=\"charts\">\n" + charts.map { $0.render() }.joined(separator: "\n") + "\n</section>\n"
@@ -194,16 +205,20 @@ public enum TrainingReport {
     }
 
     static func summaryRows(metrics: MetricsTable, metadata: CheckpointMetadata?, step: Int, total: Int?,
-                            running: Bool) -> [(String, String)] {
+                            state: RunState) -> [(String, String)] {
         var rows: [(String, String)] = []
         let last = metrics.rows.last
         func value(_ name: String) -> Double? { metrics.columns.firstIndex(of: name).flatMap { last?[$0] } }
-        rows.append(("status", running ? "running: step \(step)\(total.map { " of \($0)" } ?? "")" : "finished at step \(step)"))
+        let of = total.map { " of \($0)" } ?? ""
+        switch state {
+        case .running: rows.append(("status", "running: step \(step)\(of)"))
+        case .ended(let stop): rows.append(("status", "finished at step \(step)\(of) (\(stop.rawValue))"))
+        case .unknown: rows.append(("status", "step \(step)\(of)"))
+        }
         if let m = metadata {
             rows.append(("method", m.method))
             if let best = m.bestValidationLoss { rows.append(("best validation loss", String(format: "%.5g at step %d", best, m.bestStep ?? 0))) }
-            let c = m.model
-            rows.append(("network", "\(c.dims)-D U-Net, depth \(c.depth), \(c.firstFilters) filters, \(c.norm == .none ? "no" : c.norm.rawValue) norm, \(c.pooling.rawValue) pooling, \(c.upsampling.rawValue) upsampling\(c.residual ? ", residual" : "")\(c.probabilistic ? ", probabilistic" : "")"))
+            rows.append(("network", networkText(m.model)))
             rows.append(("data", "\(m.dataFiles.count) file\(m.dataFiles.count == 1 ? "" : "s"), axes \(m.axes)"))
             rows.append(("normalization", m.normalization.method.rawValue + (m.normalization.perImage ? " (per image)" : "")))
         }
@@ -212,6 +227,16 @@ public enum TrainingReport {
         if let rate = value("patches_per_s") { rows.append(("throughput", String(format: "%.0f patches/s", rate))) }
         if let elapsed = value("elapsed") { rows.append(("training time", String(format: "%.1f s", elapsed))) }
         return rows
+    }
+
+    /// The architecture in a line.
+    static func networkText(_ model: any ModelConfig) -> String {
+        guard let c = model as? UNetConfig else {
+            return "\(model.spatialRank)-D \(type(of: model).kind), \(model.inChannels) → \(model.outputChannels) channels"
+        }
+        let norm = c.norm == .none ? "no" : c.norm.rawValue
+        return "\(c.dims)-D U-Net, depth \(c.depth), \(c.firstFilters) filters, \(norm) norm, \(c.pooling.rawValue) pooling, "
+            + "\(c.upsampling.rawValue) upsampling" + (c.residual ? ", residual" : "") + (c.probabilistic ? ", probabilistic" : "")
     }
 
     /// `s` with HTML's special characters escaped.
@@ -242,5 +267,24 @@ struct MetricsTable {
     func column(_ name: String) -> [Double?] {
         guard let i = columns.firstIndex(of: name) else { return rows.map { _ in nil } }
         return rows.map { $0[i] }
+    }
+}
+
+/// Keeps `report.html` current during training: after every checkpoint commit (put it after
+/// the `Checkpointer`) and when the run ends.
+public final class ReportWriter: TrainingCallback {
+    public let output: String
+
+    public init(output: String) { self.output = output }
+
+    public func stepEnded(_ loop: TrainLoop, _ record: StepRecord) throws {
+        if record.checkpointDue { try write(loop, .running) }
+    }
+
+    public func runEnded(_ loop: TrainLoop, stop: TrainingStop) throws { try write(loop, .ended(stop)) }
+
+    func write(_ loop: TrainLoop, _ state: TrainingReport.RunState) throws {
+        try TrainingReport.write(checkpointFolder: output, validationTriplets: TrainingReport.triplets(loop.model, data: loop.data),
+                                 state: state)
     }
 }
