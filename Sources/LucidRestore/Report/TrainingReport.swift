@@ -213,7 +213,7 @@ public enum TrainingReport {
         switch state {
         case .running: rows.append(("status", "running: step \(step)\(of)"))
         case .ended(let stop): rows.append(("status", "finished at step \(step)\(of) (\(stop.rawValue))"))
-        case .unknown: rows.append(("status", "step \(step)\(of)"))
+        case .unknown: rows.append(("status", (total.map { step >= $0 } ?? false ? "finished at step " : "step ") + "\(step)\(of)"))
         }
         if let m = metadata {
             rows.append(("method", m.method))
