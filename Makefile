@@ -2,7 +2,7 @@
 # 10–100× slower in debug builds.
 SWIFT ?= swift
 CONFIG = -c release
-APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev pkg-config
+APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev zlib1g-dev libzstd-dev libblosc-dev pkg-config
 LUCID = .build/release/lucid
 
 .PHONY: deps build test demo demo-labelfree bench bench-reference clean

@@ -121,7 +121,7 @@ public final class Trainer {
                              progress: progress, validator: validator)
         let history = TrainingHistory()
         loop.callbacks = [NaNGuard(output: output), metrics,
-                          Checkpointer(output: output, metrics: metrics, template: template),
+                          Checkpointer(output: output, metrics: metrics, template: template), ReportWriter(output: output),
                           EarlyStopping(patience: t.earlyStopping.patience), history]
         if showProgress && progress.step < t.steps {
             let from = progress.step > 0 ? " (from step \(progress.step))" : ""
