@@ -66,8 +66,6 @@ public struct TrainingState: Codable, Equatable, Sendable {
 public struct CheckpointMetadata: Codable, Sendable {
     /// Version of this file's layout.
     public static let currentFormat = 1
-    /// Version of Lucid that wrote checkpoints.
-    public static let lucidVersion = "0.1.0"
 
     public var format: Int
     public var lucidVersion: String
@@ -115,7 +113,7 @@ public struct CheckpointMetadata: Codable, Sendable {
                 bestValidationLoss: Double?, bestStep: Int?, dataFiles: [DataFileDigest], training: TrainingState,
                 pixelSize: Double? = nil, sourcePixelSize: Double? = nil, signalChannels: [Int]? = nil) {
         format = CheckpointMetadata.currentFormat
-        lucidVersion = CheckpointMetadata.lucidVersion
+        lucidVersion = LucidCore.lucidVersion
         self.method = method
         self.recipe = recipe
         self.model = model
