@@ -352,6 +352,7 @@ struct RecipeValidator {
         if patch.contains(where: { $0 % factor != 0 }) {
             throw data.error("patch", "\(shown) is not allowed (sizes divisible by \(factor) = 2^model.depth)")
         }
+        if let short = TrainingMemory.shortfall(recipe) { throw data.error("patch", "\(shown) \(short)") }
         let smallest = patch.min()!
         switch recipe.settings {
         case .noise2void(let n2v) where n2v.neighborhood > smallest:

@@ -93,7 +93,8 @@ public final class Trainer {
         stopRequested = 0
         let t = recipe.training
         let seed = UInt64(truncatingIfNeeded: t.seed)
-        try prepareOutput()
+        let lock = try prepareOutput()
+        defer { withExtendedLifetime(lock) {} }
 
         let data = try TrainingData.load(recipe, seed: seed)
         let digests = try data.files.map(DataFileDigest.of)
@@ -321,12 +322,10 @@ public final class Trainer {
         }
     }
 
-    /// Creates the output folder; refuses to overwrite a checkpoint unless resuming.
-    private func prepareOutput() throws {
+    /// Creates the output folder and takes its lock, which the run holds to its end; refuses to
+    /// overwrite a checkpoint unless resuming.
+    private func prepareOutput() throws -> OutputLock {
         let metadata = Checkpoint.join(output, Checkpoint.metadataFile)
-        if !resume && FileManager.default.fileExists(atPath: metadata) {
-            throw TrainingError(message: "\(output): already holds a checkpoint; continue it with --resume or choose another --output")
-        }
         if resume && !FileManager.default.fileExists(atPath: metadata) {
             throw TrainingError(message: "\(output): --resume needs a checkpoint, but \(Checkpoint.metadataFile) is missing")
         }
@@ -338,6 +337,11 @@ public final class Trainer {
         guard access(output, W_OK) == 0 else {
             throw TrainingError(message: "\(output): the output folder is not writable")
         }
+        let lock = try OutputLock(folder: output)
+        if !resume && FileManager.default.fileExists(atPath: metadata) {
+            throw TrainingError(message: "\(output): already holds a checkpoint; continue it with --resume or choose another --output")
+        }
+        return lock
     }
 
     /// Throws unless the checkpoint was trained by the same recipe (the step count may grow) on the same files.
@@ -371,8 +375,12 @@ public final class Trainer {
             throw TrainingError(message: "\(path): cannot open for appending")
         }
         defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(Data(rows.joined().utf8))
+        do {
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(rows.joined().utf8))
+        } catch {
+            throw TrainingError(message: "\(path): cannot append the training log (\(Checkpoint.describe(error)))")
+        }
         rows.removeAll()
     }
 
