@@ -7,7 +7,7 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
     public var path: String
     /// What is wrong with it.
     public var reason: String
-    public var description: String { "safetensors \(path): \(reason)" }
+    public var description: String { "safetensors \(path): \(reason)".escapingControlCharacters }
 }
 
 /// Reads and writes the safetensors format (the Hugging Face / PyTorch checkpoint format).

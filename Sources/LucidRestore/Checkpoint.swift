@@ -9,7 +9,7 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable {
     public var path: String
     /// What went wrong.
     public var reason: String
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { "\(path): \(reason)".escapingControlCharacters }
 }
 
 /// One data file a model was trained on, with its fingerprint.
@@ -418,6 +418,10 @@ public struct Checkpoint {
             let at = ctx.codingPath.map(\.stringValue).joined(separator: ".")
             return (at.isEmpty ? "" : "at '\(at)': ") + ctx.debugDescription
         default:
+            if let cause = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, cause.domain == NSPOSIXErrorDomain {
+                // Foundation's file errors: the system's words ("No space left on device").
+                return String(cString: strerror(Int32(cause.code)))
+            }
             return String(describing: error).split(whereSeparator: \.isNewline).joined(separator: "; ")
         }
     }

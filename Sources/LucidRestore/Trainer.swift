@@ -8,7 +8,7 @@ import LucidOptics
 /// Training stopped for a reason the user must act on; the message is one line.
 public struct TrainingError: Error, CustomStringConvertible, Equatable {
     public var message: String
-    public var description: String { message }
+    public var description: String { message.escapingControlCharacters }
 }
 
 /// Why a training run ended.
