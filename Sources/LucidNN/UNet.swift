@@ -135,6 +135,17 @@ public struct UNetConfig: Codable, Equatable, Sendable {
         guard !residual || inChannels == outChannels else {
             throw bad("residual needs inChannels == outChannels (got \(inChannels), \(outChannels))")
         }
+        // Sizes from a checkpoint's lucid.json are untrusted: the weights of the widest convolution
+        // alone must fit (and be countable) before any is allocated.
+        let widest = SystemMemory.product([firstFilters, 1 << max(depth - 1, 0)]) ?? .max
+        let taps = SystemMemory.product(Array(repeating: kernel, count: dims)) ?? .max
+        let pairs = [SystemMemory.product([widest, widest]), SystemMemory.product([inChannels, firstFilters]),
+                     SystemMemory.product([outChannels, firstFilters])]
+        let bytes = pairs.contains(nil) ? nil : SystemMemory.product([4, taps, pairs.map { $0! }.max()!])
+        if let short = SystemMemory.shortfall(bytes) {
+            throw bad("the weights of its widest convolution (kernel \(kernel), \(dims)-D, \(max(widest, inChannels, outChannels)) "
+                      + "channels) alone \(short)")
+        }
     }
 }
 

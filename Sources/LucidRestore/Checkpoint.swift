@@ -225,7 +225,10 @@ public struct Checkpoint {
     /// The U-Net of `metadata.model` with the chosen weights loaded.
     public func makeModel(weights which: Weights = .best) throws -> UNet {
         var rng = RandomGenerator(seed: 0)
-        let net = try UNet(metadata.model, rng: &rng)
+        let net: UNet
+        do { net = try UNet(metadata.model, rng: &rng) } catch {
+            throw CheckpointError(path: path(Checkpoint.metadataFile), reason: "its model cannot be built: \(error)")
+        }
         let name = which == .best ? metadata.files.weightsBest : metadata.files.weightsLast
         do {
             try net.loadStateDict(try weights(which))

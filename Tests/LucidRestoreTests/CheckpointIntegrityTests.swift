@@ -99,6 +99,18 @@ final class CheckpointIntegrityTests: XCTestCase {
         XCTAssertTrue(note.contains("records no SHA-256 for \(meta.files.weightsLast)"), note)
     }
 
+    /// A lucid.json describing a network too large to build is refused naming the file, before
+    /// anything of that size is allocated.
+    func testNetworkTooLargeForMemoryIsRefusedNamingLucidJSON() throws {
+        let dir = try folder()
+        var meta = try saveStep(dir).metadata
+        meta.model.firstFilters = 1 << 30
+        try Checkpoint.writeAtomically(try Checkpoint.encoder.encode(meta), to: dir + "/lucid.json")
+        let m = message { _ = try Checkpoint.load(directory: dir).makeModel() }
+        XCTAssertTrue(m.hasPrefix("\(dir)/lucid.json: its model cannot be built: UNetConfig: invalid argument: the weights of its "
+                                  + "widest convolution (kernel 3, 2-D, 1073741824 channels) alone needs "), m)
+    }
+
     /// Runs `body` with file descriptor 2 redirected into a pipe; returns what it wrote.
     private func capturingStandardError(_ body: () throws -> Void) throws -> String {
         let pipe = Pipe()
