@@ -40,13 +40,13 @@ test-asan: deps
 	LUCID_STORAGE_CACHE=0 ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no \
 	  $(SWIFT) test $(CONFIG) -Xswiftc -enable-testing --skip-build --disable-swift-testing $(ASAN)
 
-## The threaded kernels and readers under ThreadSanitizer (own build folder).
+## The suite under ThreadSanitizer (own build folder), every parallel loop split over 4 workers
+## (LUCID_THREADS) so that the threaded kernels, readers and renderers really overlap.
 TSAN = --sanitize=thread --scratch-path .build-tsan
-TSAN_TESTS = LucidCoreTests|LucidAutogradTests|LucidOpticsTests|LucidImagingTests|LucidNNTests
 test-tsan: deps
 	$(SWIFT) build $(CONFIG) --build-tests -Xswiftc -enable-testing $(TSAN)
-	TSAN_OPTIONS=halt_on_error=1 SWIFT_BACKTRACE=enable=no \
-	  $(SWIFT) test $(CONFIG) -Xswiftc -enable-testing --skip-build --disable-swift-testing $(TSAN) --filter '$(TSAN_TESTS)'
+	LUCID_THREADS=4 TSAN_OPTIONS=halt_on_error=1 SWIFT_BACKTRACE=enable=no \
+	  $(SWIFT) test $(CONFIG) -Xswiftc -enable-testing --skip-build --disable-swift-testing $(TSAN)
 
 ## Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of the parsers of untrusted input:
 ## each harness of Fuzz/ for FUZZ_SECONDS, one after another, from the seeds in Fuzz/seeds/
@@ -61,8 +61,9 @@ fuzz: deps
 	@for f in $(FUZZERS); do mkdir -p Fuzz/corpus/$$f; echo "== fuzz-$$f, $(FUZZ_SECONDS) s"; \
 	  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 Fuzz/.build/release/fuzz-$$f Fuzz/corpus/$$f Fuzz/seeds/$$f \
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
-	    -artifact_prefix=Fuzz/crashes/$$f- 2>&1 | grep -E "^#[0-9]+ +DONE|stat::|ERROR|Fatal|SUMMARY|Test unit" ; \
-	  [ $${PIPESTATUS[0]} = 0 ] || exit 1; done
+	    -artifact_prefix=Fuzz/crashes/$$f- 2>&1 | grep -E "^Done|stat::(number|average)|ERROR|Fatal|SUMMARY|Test unit" ; \
+	  status=$${PIPESTATUS[0]}; echo "corpus: $$(ls Fuzz/corpus/$$f | wc -l) inputs, $$(du -sk Fuzz/corpus/$$f | cut -f1) KiB"; \
+	  [ $$status = 0 ] || exit 1; done
 
 ## Rewrites the seed corpora (needs python3 with numpy, tifffile, safetensors).
 fuzz-seeds: deps

@@ -189,8 +189,15 @@ public struct Checkpoint {
         }
         let checkpoint = Checkpoint(directory: directory, metadata: metadata)
         for name in [metadata.files.weightsLast, metadata.files.weightsBest, metadata.files.optimizer] {
-            guard !name.isEmpty, FileManager.default.fileExists(atPath: checkpoint.path(name)) else {
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+                throw CheckpointError(path: file, reason: "names '\(name)', which is not a file name inside the checkpoint folder")
+            }
+            var info = stat()
+            guard stat(checkpoint.path(name), &info) == 0 else {
                 throw CheckpointError(path: checkpoint.path(name), reason: "missing, though \(metadataFile) names it")
+            }
+            guard info.st_mode & S_IFMT == S_IFREG else {
+                throw CheckpointError(path: checkpoint.path(name), reason: "not a regular file, though \(metadataFile) names it as one")
             }
         }
         return checkpoint

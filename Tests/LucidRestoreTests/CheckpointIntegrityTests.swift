@@ -8,12 +8,7 @@ import XCTest
 /// `lucid.json` records the SHA-256 of every weights and optimizer file it names; loading checks
 /// them and refuses a damaged file by name; checkpoints from before the digests load with a note.
 final class CheckpointIntegrityTests: XCTestCase {
-    private func folder() throws -> String {
-        let dir = NSTemporaryDirectory() + "lucid-integrity-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
+    private func folder() throws -> String { try temporaryFolder(self, prefix: "lucid-integrity") }
 
     /// A saved step of a tiny U-Net: distinct last and best weights and an optimizer state.
     @discardableResult
@@ -109,6 +104,24 @@ final class CheckpointIntegrityTests: XCTestCase {
         let m = message { _ = try Checkpoint.load(directory: dir).makeModel() }
         XCTAssertTrue(m.hasPrefix("\(dir)/lucid.json: its model cannot be built: UNetConfig: invalid argument: the weights of its "
                                   + "widest convolution (kernel 3, 2-D, 1073741824 channels) alone needs "), m)
+    }
+
+    /// lucid.json may only name plain files inside its folder (not `/dev/zero`, not a folder).
+    func testNamesOutsideTheFolderOrNotFilesAreRefused() throws {
+        let dir = try folder()
+        let saved = try saveStep(dir).metadata
+        for (name, reason) in [("../../dev/zero", "names '../../dev/zero', which is not a file name inside the checkpoint folder"),
+                               ("..", "names '..', which is not a file name inside the checkpoint folder")] {
+            var meta = saved
+            meta.files.weightsBest = name
+            try Checkpoint.writeAtomically(try Checkpoint.encoder.encode(meta), to: dir + "/lucid.json")
+            XCTAssertEqual(message { _ = try Checkpoint.load(directory: dir) }, "\(dir)/lucid.json: \(reason)")
+        }
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        var meta = saved
+        meta.files.optimizer = "sub"
+        try Checkpoint.writeAtomically(try Checkpoint.encoder.encode(meta), to: dir + "/lucid.json")
+        XCTAssertEqual(message { _ = try Checkpoint.load(directory: dir) }, "\(dir)/sub: not a regular file, though lucid.json names it as one")
     }
 
     /// Runs `body` with file descriptor 2 redirected into a pipe; returns what it wrote.

@@ -6,12 +6,7 @@ import XCTest
 
 /// One training run at a time per checkpoint folder.
 final class OutputLockTests: XCTestCase {
-    private func folder() throws -> String {
-        let dir = NSTemporaryDirectory() + "lucid-lock-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
+    private func folder() throws -> String { try temporaryFolder(self, prefix: "lucid-lock") }
 
     func testASecondLockIsRefusedUntilTheFirstIsReleased() throws {
         let dir = try folder()
