@@ -52,14 +52,17 @@ let package = Package(
             ],
             swiftSettings: fast),
 
-        .testTarget(name: "LucidCoreTests", dependencies: ["LucidCore"], swiftSettings: fast),
-        .testTarget(name: "LucidAutogradTests", dependencies: ["LucidAutograd"],
+        // Helpers the test targets share (temporary folders, Python and `lucid` subprocesses).
+        .target(name: "LucidTestSupport", path: "Sources/LucidTestSupport"),
+
+        .testTarget(name: "LucidCoreTests", dependencies: ["LucidCore", "LucidTestSupport"], swiftSettings: fast),
+        .testTarget(name: "LucidAutogradTests", dependencies: ["LucidAutograd", "LucidTestSupport"],
                     swiftSettings: fast),
-        .testTarget(name: "LucidNNTests", dependencies: ["LucidNN"], swiftSettings: fast),
-        .testTarget(name: "LucidOpticsTests", dependencies: ["LucidOptics"], swiftSettings: fast),
-        .testTarget(name: "LucidImagingTests", dependencies: ["LucidImaging"],
+        .testTarget(name: "LucidNNTests", dependencies: ["LucidNN", "LucidTestSupport"], swiftSettings: fast),
+        .testTarget(name: "LucidOpticsTests", dependencies: ["LucidOptics", "LucidTestSupport"], swiftSettings: fast),
+        .testTarget(name: "LucidImagingTests", dependencies: ["LucidImaging", "LucidTestSupport"],
                     swiftSettings: fast),
-        .testTarget(name: "LucidRestoreTests", dependencies: ["LucidRestore"],
+        .testTarget(name: "LucidRestoreTests", dependencies: ["LucidRestore", "LucidTestSupport"],
                     swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]

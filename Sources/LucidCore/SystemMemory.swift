@@ -47,6 +47,18 @@ public enum SystemMemory {
         return p
     }
 
+    /// The sum of `terms` (non-negative), nil when one is nil or the sum overflows `Int`.
+    public static func sum(_ terms: [Int?]) -> Int? {
+        var total = 0
+        for term in terms {
+            guard let term else { return nil }
+            let (r, overflow) = total.addingReportingOverflow(term)
+            guard !overflow else { return nil }
+            total = r
+        }
+        return total
+    }
+
     private static func gibibytes(_ bytes: UInt64) -> String { String(format: "%.3g", Double(bytes) / 1_073_741_824) }
 
     /// The kB value of a `/proc/meminfo` line, in bytes.

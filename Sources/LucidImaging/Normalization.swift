@@ -16,9 +16,23 @@ import LucidCore
 /// let restored = norm.invert(prediction) // back to raw intensities
 /// ```
 public struct Normalization: Codable, Equatable, Sendable {
-    /// How offset and scale are measured.
-    public enum Method: String, Codable, Sendable {
-        case none, percentile, meanStd
+    /// How offset and scale are measured (recipe `data.normalize.mode`).
+    public enum Method: String, CaseIterable, Codable, Sendable {
+        /// Map the `low` and `high` percentiles to 0 and 1 (CSBDeep).
+        case percentile
+        /// Subtract the mean, divide by the (population) standard deviation.
+        case meanStd = "meanstd"
+        /// Leave intensities as they are.
+        case none
+
+        /// Also reads `meanStd`, the name files of Lucid 0.1 wrote.
+        public init(from decoder: Decoder) throws {
+            let name = try decoder.singleValueContainer().decode(String.self)
+            guard let value = Method(rawValue: name) ?? (name == "meanStd" ? .meanStd : nil) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown normalization '\(name)'"))
+            }
+            self = value
+        }
     }
 
     public var method: Method

@@ -120,6 +120,72 @@ public struct PatchSampler: Sendable {
         var transform: PatchTransform
     }
 
+    /// One random crop: its source, corner and XY transform.
+    private struct Crop {
+        var source: Int
+        var origin: [Int]
+        var flipY = false, flipX = false, transpose = false
+    }
+
+    /// A training batch of `size` random crops of `sources` (aligned `[C, spatial…]` images),
+    /// every patch position of the data equally likely, with random flips in Y and X and (for
+    /// square patches) transposes when `augment`: one `[size, C, patch…]` tensor per aligned
+    /// image. A batch is a pure function of the generator state.
+    public static func uniformBatch(_ sources: [[Tensor]], patchShape: [Int], size: Int, augment: Bool,
+                                    rng: inout RandomGenerator) -> [Tensor] {
+        let d = patchShape.count
+        let square = patchShape[d - 1] == patchShape[d - 2]
+        // Positions per source, so that every patch position of the data is equally likely.
+        let positions = sources.map { s in zip(s[0].shape.dropFirst(), patchShape).reduce(1) { $0 * ($1.0 - $1.1 + 1) } }
+        let total = positions.reduce(0, +)
+        var crops: [Crop] = []
+        for _ in 0..<size {
+            var r = rng.int(below: total), source = 0
+            while r >= positions[source] { r -= positions[source]; source += 1 }
+            let spatial = Array(sources[source][0].shape.dropFirst())
+            var crop = Crop(source: source, origin: (0..<d).map { rng.int(below: spatial[$0] - patchShape[$0] + 1) })
+            if augment {
+                crop.flipY = rng.int(below: 2) == 1
+                crop.flipX = rng.int(below: 2) == 1
+                crop.transpose = square && rng.int(below: 2) == 1
+            }
+            crops.append(crop)
+        }
+        func gather(_ k: Int) -> Tensor {
+            let c = sources[0][k].shape[0]
+            let out = Tensor(uninitialized: [size, c] + patchShape)
+            let ph = patchShape[d - 2], pw = patchShape[d - 1], pz = d == 3 ? patchShape[0] : 1
+            let dst = out.storage.base
+            Threads.parallelFor(size) { b in
+                let crop = crops[b]
+                let image = sources[crop.source][k]
+                let (H, W) = (image.shape[d - 1], image.shape[d])
+                let D = d == 3 ? image.shape[1] : 1
+                let z0 = d == 3 ? crop.origin[0] : 0, y0 = crop.origin[d - 2], x0 = crop.origin[d - 1]
+                for plane in 0..<(c * pz) {
+                    let (ci, z) = (plane / pz, plane % pz)
+                    let s = image.storage.base + ((ci * D + z0 + z) * H + y0) * W + x0
+                    let o = dst + (b * c * pz + plane) * ph * pw
+                    if !crop.flipY && !crop.flipX && !crop.transpose {
+                        for y in 0..<ph { (o + y * pw).update(from: s + y * W, count: pw) }
+                        continue
+                    }
+                    for y in 0..<ph {
+                        for x in 0..<pw {
+                            // Output (y, x) reads crop (sy, sx): optional transpose, then flips.
+                            var (sy, sx) = crop.transpose ? (x, y) : (y, x)
+                            if crop.flipY { sy = ph - 1 - sy }
+                            if crop.flipX { sx = pw - 1 - sx }
+                            o[y * pw + x] = s[sy * W + sx]
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        return sources[0].indices.map(gather)
+    }
+
     /// Samples `patchesPerImage` patches from every source.
     public func sample(_ sources: [[Tensor]], rng: inout RandomGenerator) throws -> PatchSet {
         let channels = try check(sources)

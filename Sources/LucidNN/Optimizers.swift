@@ -35,26 +35,76 @@ extension OptimizerState {
     }
 }
 
-/// Updates named parameters from their gradients. Parameters without a gradient are skipped.
-public protocol Optimizer: AnyObject {
-    /// Current learning rate (schedules set it between steps). Hyper-parameters are Double, as
-    /// PyTorch's Python floats, so `1 − β` etc. round the same way before reaching Float32.
-    var learningRate: Double { get set }
-    /// Number of `step()` calls so far.
-    var stepCount: Int { get }
-    /// The parameters updated, by name.
-    var parameters: [(name: String, parameter: Variable)] { get }
-    /// Applies one update from the current gradients.
-    func step() throws
-    /// The state to store in a checkpoint.
-    func exportState() -> OptimizerState
-    /// Restores a state from `exportState()`; throws on unknown names or shape mismatches.
-    func importState(_ state: OptimizerState) throws
+/// The optimizers a recipe can name (`training.optimizer`).
+public enum OptimizerKind: String, CaseIterable, Codable, Sendable {
+    case adam, adamw, sgd
+
+    /// A fresh optimizer of this kind over `parameters`; `momentum` is used by `sgd` only.
+    public func make(parameters: [(name: String, parameter: Variable)], learningRate: Double, weightDecay: Double,
+                     momentum: Double) throws -> Optimizer {
+        switch self {
+        case .adam: return try Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case .adamw: return try AdamW(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)
+        case .sgd: return try SGD(parameters: parameters, learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
+        }
+    }
 }
 
-extension Optimizer {
+/// Updates named parameters from their gradients; parameters without a gradient are skipped.
+///
+/// The base class keeps the learning rate, the step count and the per-parameter state slots
+/// (exported for checkpoints); a subclass writes only its update rule, `update(_:_:_:_:)`.
+public class Optimizer {
+    /// Current learning rate (schedules set it between steps). Hyper-parameters are Double, as
+    /// PyTorch's Python floats, so `1 − β` etc. round the same way before reaching Float32.
+    public var learningRate: Double
+    /// Number of `step()` calls so far.
+    public private(set) var stepCount = 0
+    /// The parameters updated, by name.
+    public let parameters: [(name: String, parameter: Variable)]
+    /// The state slots of each parameter, by PyTorch's slot names.
+    var store: SlotStore
+    private let name: String
+
+    init(parameters: [(name: String, parameter: Variable)], learningRate: Double, slots: [String], name: String) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.name = name
+        store = SlotStore(slots: slots)
+    }
+
+    /// Applies one update from the current gradients.
+    public func step() throws {
+        stepCount += 1
+        beginStep()
+        for (name, p) in parameters {
+            guard let grad = p.grad else { continue }
+            guard grad.shape == p.value.shape else {
+                throw TensorError.shapeMismatch(op: "\(self.name).step", detail: "'\(name)': gradient \(grad.shape) vs parameter \(p.value.shape)")
+            }
+            update(name, p, grad, grad.count)
+        }
+    }
+
+    /// Called once per step before the parameters are updated (bias corrections and the like).
+    func beginStep() {}
+
+    /// Updates parameter `p` (called `name`) from its gradient `grad` of `count` values.
+    func update(_ name: String, _ p: Variable, _ grad: Tensor, _ count: Int) {
+        preconditionFailure("\(type(of: self)) must override update")
+    }
+
     /// Clears every parameter's gradient.
     public func zeroGrad() { for (_, p) in parameters { p.zeroGrad() } }
+
+    /// The state to store in a checkpoint.
+    public func exportState() -> OptimizerState { store.export(stepCount) }
+
+    /// Restores a state from `exportState()`; throws on unknown names or shape mismatches.
+    public func importState(_ state: OptimizerState) throws {
+        try store.load(state, parameters: parameters, op: "\(name).importState")
+        stepCount = state.step
+    }
 }
 
 /// Shared bookkeeping: the named slots of each parameter.
@@ -105,14 +155,10 @@ func parallelElementwise(_ n: Int, _ body: (Int, Int) -> Void) {
 /// Stochastic gradient descent with optional momentum (PyTorch's formulation: the first step
 /// stores the gradient as the buffer), dampening, Nesterov momentum and L2 weight decay.
 public final class SGD: Optimizer {
-    public var learningRate: Double
     public let momentum: Double
     public let dampening: Double
     public let nesterov: Bool
     public let weightDecay: Double
-    public let parameters: [(name: String, parameter: Variable)]
-    public private(set) var stepCount = 0
-    private var store = SlotStore(slots: ["momentum_buffer"])
 
     /// - Throws: for negative hyper-parameters or Nesterov without momentum.
     public init(parameters: [(name: String, parameter: Variable)], learningRate: Double, momentum: Double = 0,
@@ -123,62 +169,38 @@ public final class SGD: Optimizer {
         guard !nesterov || (momentum > 0 && dampening == 0) else {
             throw TensorError.invalidArgument(op: "SGD", detail: "nesterov needs momentum > 0 and dampening 0 (got \(momentum), \(dampening))")
         }
-        self.parameters = parameters
-        self.learningRate = learningRate
         self.momentum = momentum
         self.dampening = dampening
         self.nesterov = nesterov
         self.weightDecay = weightDecay
+        super.init(parameters: parameters, learningRate: learningRate, slots: ["momentum_buffer"], name: "SGD")
     }
 
-    public func step() throws {
-        stepCount += 1
-        let lr = Float(learningRate), mu = Float(momentum), damp = Float(1 - dampening), wd = Float(weightDecay), nest = nesterov
-        for (name, p) in parameters {
-            guard let grad = p.grad else { continue }
-            guard grad.shape == p.value.shape else {
-                throw TensorError.shapeMismatch(op: "SGD.step", detail: "'\(name)': gradient \(grad.shape) vs parameter \(p.value.shape)")
+    override func update(_ name: String, _ p: Variable, _ grad: Tensor, _ n: Int) {
+        let lr = Float(learningRate), mu = Float(momentum), damp = Float(1 - dampening), wd = Float(weightDecay)
+        p.value.makeUnique()
+        let w = p.value.storage.base, g = grad.storage.base
+        if mu == 0 {
+            parallelElementwise(n) { lo, hi in
+                for i in lo..<hi { w[i] -= lr * (g[i] + wd * w[i]) }
             }
-            let n = grad.count
-            if mu == 0 {
-                grad.withUnsafeBufferPointer { gb in
-                    p.value.withUnsafeMutableBufferPointer { pb in
-                        let g = gb.baseAddress!, w = pb.baseAddress!
-                        parallelElementwise(n) { lo, hi in
-                            for i in lo..<hi { w[i] -= lr * (g[i] + wd * w[i]) }
-                        }
-                    }
-                }
-                continue
-            }
-            var (buf, fresh) = store.take(name, "momentum_buffer", shape: p.value.shape)
-            grad.withUnsafeBufferPointer { gb in
-                p.value.withUnsafeMutableBufferPointer { pb in
-                    buf.withUnsafeMutableBufferPointer { bb in
-                        let g = gb.baseAddress!, w = pb.baseAddress!, b = bb.baseAddress!
-                        // Branch-free bodies per case so each loop vectorizes.
-                        let keep: Float = fresh ? 0 : mu, take: Float = fresh ? 1 : damp
-                        let onBuffer: Float = nest ? mu : 1, direct: Float = nest ? 1 : 0
-                        parallelElementwise(n) { lo, hi in
-                            for i in lo..<hi {
-                                let gi = g[i] + wd * w[i]
-                                let bi = keep * b[i] + take * gi
-                                b[i] = bi
-                                w[i] -= lr * (direct * gi + onBuffer * bi)
-                            }
-                        }
-                    }
-                }
-            }
-            store.put(name, "momentum_buffer", buf)
+            return
         }
-    }
-
-    public func exportState() -> OptimizerState { store.export(stepCount) }
-
-    public func importState(_ state: OptimizerState) throws {
-        try store.load(state, parameters: parameters, op: "SGD.importState")
-        stepCount = state.step
+        var (buffer, fresh) = store.take(name, "momentum_buffer", shape: p.value.shape)
+        buffer.makeUnique()
+        let b = buffer.storage.base
+        // Branch-free bodies per case so each loop vectorizes.
+        let keep: Float = fresh ? 0 : mu, take: Float = fresh ? 1 : damp
+        let onBuffer: Float = nesterov ? mu : 1, direct: Float = nesterov ? 1 : 0
+        parallelElementwise(n) { lo, hi in
+            for i in lo..<hi {
+                let gi = g[i] + wd * w[i]
+                let bi = keep * b[i] + take * gi
+                b[i] = bi
+                w[i] -= lr * (direct * gi + onBuffer * bi)
+            }
+        }
+        store.put(name, "momentum_buffer", buffer)
     }
 }
 
@@ -187,91 +209,70 @@ public final class SGD: Optimizer {
 /// `m ← m + (1−β₁)(g − m)`, `v ← β₂v + (1−β₂)g²`,
 /// `p ← p − lr/(1−β₁ᵗ) · m / (√v / √(1−β₂ᵗ) + ε)`.
 public class Adam: Optimizer {
-    public var learningRate: Double
     public let beta1: Double
     public let beta2: Double
     public let eps: Double
     public let weightDecay: Double
     /// True for AdamW's decoupled weight decay.
     public let decoupledWeightDecay: Bool
-    public let parameters: [(name: String, parameter: Variable)]
-    public private(set) var stepCount = 0
-    private var store = SlotStore(slots: ["exp_avg", "exp_avg_sq"])
+    /// Bias corrections of the current step: `1 − β₁ᵗ`, `1 − β₂ᵗ`.
+    private var corrections = (first: 1.0, second: 1.0)
 
     /// - Throws: for β outside [0, 1), negative rates or ε.
     public init(parameters: [(name: String, parameter: Variable)], learningRate: Double = 1e-3,
                 beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, weightDecay: Double = 0,
                 decoupledWeightDecay: Bool = false) throws {
+        let name = decoupledWeightDecay ? "AdamW" : "Adam"
         guard (0..<1).contains(beta1), (0..<1).contains(beta2), learningRate >= 0, eps >= 0, weightDecay >= 0 else {
-            throw TensorError.invalidArgument(op: decoupledWeightDecay ? "AdamW" : "Adam",
+            throw TensorError.invalidArgument(op: name,
                                               detail: "betas (\(beta1), \(beta2)) must lie in [0, 1); learningRate \(learningRate), eps \(eps), weightDecay \(weightDecay) must be ≥ 0")
         }
-        self.parameters = parameters
-        self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
         self.decoupledWeightDecay = decoupledWeightDecay
+        super.init(parameters: parameters, learningRate: learningRate, slots: ["exp_avg", "exp_avg_sq"], name: name)
     }
 
-    public func step() throws {
-        stepCount += 1
+    override func beginStep() {
         let t = Double(stepCount)
-        let bc1 = 1 - pow(beta1, t), bc2 = 1 - pow(beta2, t)
-        let stepSize = Float(learningRate / bc1)
-        let sqrtBc2 = Float(bc2.squareRoot())
+        corrections = (1 - pow(beta1, t), 1 - pow(beta2, t))
+    }
+
+    override func update(_ name: String, _ p: Variable, _ grad: Tensor, _ n: Int) {
+        let stepSize = Float(learningRate / corrections.first)
+        let sqrtBc2 = Float(corrections.second.squareRoot())
         let l2 = Float(decoupledWeightDecay ? 0 : weightDecay)
         let shrink = Float(decoupledWeightDecay ? 1 - learningRate * weightDecay : 1)
         let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2), eps = Float(eps)
-        for (name, p) in parameters {
-            guard let grad = p.grad else { continue }
-            guard grad.shape == p.value.shape else {
-                throw TensorError.shapeMismatch(op: "Adam.step", detail: "'\(name)': gradient \(grad.shape) vs parameter \(p.value.shape)")
+        var (m, _) = store.take(name, "exp_avg", shape: p.value.shape)
+        var (v, _) = store.take(name, "exp_avg_sq", shape: p.value.shape)
+        p.value.makeUnique(); m.makeUnique(); v.makeUnique()
+        let g = grad.storage.base, w = p.value.storage.base, mp = m.storage.base, vp = v.storage.base
+        parallelElementwise(n) { lo, hi in
+            var i = lo
+            while i + 16 <= hi {
+                var wi = load16(w, i)
+                let gi = load16(g, i) + l2 * wi
+                var mi = load16(mp, i)
+                mi += w1 * (gi - mi)
+                let vi = b2 * load16(vp, i) + w2 * (gi * gi)
+                wi = wi * shrink - stepSize * mi / (vi.squareRoot() / sqrtBc2 + eps)
+                store16(mi, mp, i); store16(vi, vp, i); store16(wi, w, i)
+                i += 16
             }
-            var (m, _) = store.take(name, "exp_avg", shape: p.value.shape)
-            var (v, _) = store.take(name, "exp_avg_sq", shape: p.value.shape)
-            let n = grad.count
-            grad.withUnsafeBufferPointer { gb in
-                p.value.withUnsafeMutableBufferPointer { pb in
-                    m.withUnsafeMutableBufferPointer { mb in
-                        v.withUnsafeMutableBufferPointer { vb in
-                            let g = gb.baseAddress!, w = pb.baseAddress!, mp = mb.baseAddress!, vp = vb.baseAddress!
-                            parallelElementwise(n) { lo, hi in
-                                var i = lo
-                                while i + 16 <= hi {
-                                    var wi = load16(w, i)
-                                    let gi = load16(g, i) + l2 * wi
-                                    var mi = load16(mp, i)
-                                    mi += w1 * (gi - mi)
-                                    let vi = b2 * load16(vp, i) + w2 * (gi * gi)
-                                    wi = wi * shrink - stepSize * mi / (vi.squareRoot() / sqrtBc2 + eps)
-                                    store16(mi, mp, i); store16(vi, vp, i); store16(wi, w, i)
-                                    i += 16
-                                }
-                                while i < hi {
-                                    let gi = g[i] + l2 * w[i]
-                                    let mi = mp[i] + w1 * (gi - mp[i])
-                                    let vi = b2 * vp[i] + w2 * (gi * gi)
-                                    mp[i] = mi; vp[i] = vi
-                                    w[i] = w[i] * shrink - stepSize * mi / (vi.squareRoot() / sqrtBc2 + eps)
-                                    i += 1
-                                }
-                            }
-                        }
-                    }
-                }
+            while i < hi {
+                let gi = g[i] + l2 * w[i]
+                let mi = mp[i] + w1 * (gi - mp[i])
+                let vi = b2 * vp[i] + w2 * (gi * gi)
+                mp[i] = mi; vp[i] = vi
+                w[i] = w[i] * shrink - stepSize * mi / (vi.squareRoot() / sqrtBc2 + eps)
+                i += 1
             }
-            store.put(name, "exp_avg", m)
-            store.put(name, "exp_avg_sq", v)
         }
-    }
-
-    public func exportState() -> OptimizerState { store.export(stepCount) }
-
-    public func importState(_ state: OptimizerState) throws {
-        try store.load(state, parameters: parameters, op: decoupledWeightDecay ? "AdamW.importState" : "Adam.importState")
-        stepCount = state.step
+        store.put(name, "exp_avg", m)
+        store.put(name, "exp_avg_sq", v)
     }
 }
 

@@ -48,47 +48,23 @@ public enum SafeTensors {
         var headerBytes = Array(header.utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
 
-        let dir = url.deletingLastPathComponent().path
-        let tmp = (dir.isEmpty ? "." : dir) + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw fail("cannot create temporary file \(tmp): \(String(cString: strerror(errno)))") }
-        var closed = false
-        var renamed = false
-        defer {
-            if !closed { close(fd) }
-            if !renamed { unlink(tmp) }
-        }
-        func writeAll(_ p: UnsafeRawPointer, _ n: Int) throws {
-            var done = 0
-            while done < n {
-                let w = write(fd, p + done, n - done)
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    throw fail("write failed: \(String(cString: strerror(errno)))")
+        do {
+            try AtomicFile.write(to: path) { file in
+                var len = UInt64(headerBytes.count).littleEndian
+                try withUnsafeBytes(of: &len) { try file.write($0) }
+                try headerBytes.withUnsafeBytes { try file.write($0) }
+                for n in names {
+                    let t = tensors[n]!
+                    #if _endian(big)
+                    try t.scalars.map { $0.bitPattern.littleEndian }.withUnsafeBytes { try file.write($0) }
+                    #else
+                    try t.withUnsafeBufferPointer { try file.write(UnsafeRawBufferPointer($0)) }
+                    #endif
                 }
-                done += w
             }
+        } catch let error as FileWriteError {
+            throw fail(error.reason)
         }
-        var len = UInt64(headerBytes.count).littleEndian
-        try withUnsafeBytes(of: &len) { try writeAll($0.baseAddress!, 8) }
-        try headerBytes.withUnsafeBytes { try writeAll($0.baseAddress!, $0.count) }
-        for n in names {
-            let t = tensors[n]!
-            guard t.count > 0 else { continue }
-            #if _endian(big)
-            let le = t.scalars.map { $0.bitPattern.littleEndian }
-            try le.withUnsafeBytes { try writeAll($0.baseAddress!, $0.count) }
-            #else
-            try t.withUnsafeBufferPointer { try writeAll(UnsafeRawPointer($0.baseAddress!), $0.count * 4) }
-            #endif
-        }
-        guard fsync(fd) == 0 else { throw fail("fsync failed: \(String(cString: strerror(errno)))") }
-        closed = true
-        guard close(fd) == 0 else { throw fail("close failed: \(String(cString: strerror(errno)))") }
-        guard rename(tmp, path) == 0 else { throw fail("cannot rename temporary file into place: \(String(cString: strerror(errno)))") }
-        renamed = true
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
 
     /// Reads every tensor and the `__metadata__` map, validating the header, the dtypes and

@@ -1,44 +1,70 @@
 import Foundation
 import LucidCore
 
-/// A learning-rate schedule as a function of the step (or epoch) index, starting at 0.
-public enum LearningRateSchedule: Codable, Equatable, Sendable {
-    /// The base rate throughout.
-    case constant
-    /// PyTorch's `StepLR`: `base · gamma^⌊t / stepSize⌋`.
-    case step(stepSize: Int, gamma: Double)
-    /// Linear warm-up from `base / warmupSteps` to `base` over `warmupSteps`, then PyTorch's
-    /// cosine annealing from `base` to `minimum` over the remaining `totalSteps − warmupSteps`
-    /// (held at `minimum` afterwards).
-    case cosine(totalSteps: Int, minimum: Double = 0, warmupSteps: Int = 0)
+/// A learning-rate schedule (`training.schedule` of a recipe): a kind, its knobs, and a linear
+/// warm-up shared by every kind.
+public struct LearningRateSchedule: Codable, Equatable, Sendable {
+    /// Schedule kinds.
+    public enum Kind: String, CaseIterable, Codable, Sendable {
+        /// Constant learning rate.
+        case none
+        /// Cosine decay from the base rate to `minimum` over the steps after the warm-up
+        /// (PyTorch's cosine annealing).
+        case cosine
+        /// Multiply by `factor` every `every` steps (PyTorch's `StepLR`).
+        case step
+        /// Multiply by `factor` after `patience` validations without improvement (CSBDeep's
+        /// default; the state is a `ReduceLROnPlateau`).
+        case plateau
+    }
+    public var kind: Kind
+    /// Decay factor for `step` and `plateau` (0 < factor < 1).
+    public var factor: Double
+    /// Step interval for `step`.
+    public var every: Int
+    /// Validations without improvement before `plateau` lowers the rate.
+    public var patience: Int
+    /// Linear warm-up steps: the rate rises from base/warmup to base over them.
+    public var warmup: Int
+    /// The rate `cosine` ends at.
+    public var minimum: Double
 
-    /// The rate at step `t` for a base rate `base`.
-    public func learningRate(base: Double, at t: Int) -> Double {
-        switch self {
-        case .constant:
-            return base
-        case let .step(stepSize, gamma):
-            return base * pow(gamma, Double(max(0, t) / max(1, stepSize)))
-        case let .cosine(total, minimum, warmup):
-            if t < warmup { return base * Double(t + 1) / Double(warmup) }
-            let span = max(1, total - warmup)
-            let progress = min(1, Double(t - warmup) / Double(span))
+    public init(kind: Kind = .plateau, factor: Double = 0.5, every: Int = 1000, patience: Int = 10, warmup: Int = 0,
+                minimum: Double = 0) {
+        self.kind = kind
+        self.factor = factor
+        self.every = every
+        self.patience = patience
+        self.warmup = warmup
+        self.minimum = minimum
+    }
+
+    /// The rate at step `t` (0-based) of a run of `totalSteps`, for a base rate `base`;
+    /// `plateauRate` is the plateau state's current rate (`plateau` only).
+    public func learningRate(base: Double, at t: Int, totalSteps: Int, plateauRate: Double? = nil) -> Double {
+        // The warm-up of a cosine schedule is part of it: the decay spans the steps after it.
+        let warm = kind == .cosine ? min(warmup, max(0, totalSteps - 1)) : warmup
+        let ramp = t < warm ? Double(t + 1) / Double(warm) : 1
+        switch kind {
+        case .none: return base * ramp
+        case .step: return base * pow(factor, Double(max(0, t) / max(1, every))) * ramp
+        case .plateau: return (plateauRate ?? base) * ramp
+        case .cosine:
+            if t < warm { return base * ramp }
+            let progress = min(1, Double(t - warm) / Double(max(1, totalSteps - warm)))
             return minimum + (base - minimum) * (1 + cos(Double.pi * progress)) / 2
         }
     }
 
-    /// Throws for non-positive step sizes or totals and warm-ups longer than the schedule.
+    /// The state a `plateau` schedule keeps between validations, starting at `base`; nil otherwise.
+    public func plateauState(base: Double) throws -> ReduceLROnPlateau? {
+        kind == .plateau ? try ReduceLROnPlateau(learningRate: base, factor: factor, patience: patience) : nil
+    }
+
+    /// Throws for a factor outside (0, 1), a non-positive interval or a negative warm-up or minimum.
     public func validate() throws {
-        switch self {
-        case .constant: return
-        case let .step(stepSize, gamma):
-            guard stepSize > 0, gamma > 0 else {
-                throw TensorError.invalidArgument(op: "LearningRateSchedule.step", detail: "stepSize \(stepSize) and gamma \(gamma) must be > 0")
-            }
-        case let .cosine(total, minimum, warmup):
-            guard total > 0, warmup >= 0, warmup < total, minimum >= 0 else {
-                throw TensorError.invalidArgument(op: "LearningRateSchedule.cosine", detail: "need totalSteps > warmupSteps ≥ 0 and minimum ≥ 0 (got \(total), \(warmup), \(minimum))")
-            }
+        guard factor > 0, factor < 1, every > 0, patience >= 0, warmup >= 0, minimum >= 0 else {
+            throw TensorError.invalidArgument(op: "LearningRateSchedule", detail: "need 0 < factor < 1 (got \(factor)), every > 0 (\(every)), patience, warmup and minimum ≥ 0 (\(patience), \(warmup), \(minimum))")
         }
     }
 }

@@ -2,26 +2,44 @@ import LucidAutograd
 import LucidCore
 
 /// The configuration of a `UNet`. Missing keys decode to the defaults below (a 2-D CARE net).
-public struct UNetConfig: Codable, Equatable, Sendable {
+public struct UNetConfig: ModelConfig, Equatable {
     /// Normalization after each convolution (`instance` with learned per-channel affine parameters).
-    public enum Norm: String, Codable, Sendable { case none, batch, group, instance }
-    /// How each level is downsampled by 2.
-    public enum Pooling: String, Codable, Sendable {
+    public enum Norm: String, CaseIterable, Codable, Sendable { case none, batch, group, instance }
+    /// How each level is downsampled by 2 (recipe `model.pooling`).
+    public enum Pooling: String, CaseIterable, Codable, Sendable {
         /// 2× max pooling.
         case max
         /// A learned stride-2 convolution with kernel 2 (+ norm + activation), as pytorch_fnet.
-        case strideConv = "stride_conv"
+        case strideConv = "conv"
         /// N2V2's max-blur pooling (max pool stride 1, then a binomial blur with stride 2).
-        case maxBlur = "max_blur"
+        case maxBlur = "maxblur"
+
+        /// Also reads the names checkpoints of Lucid 0.1 wrote (`stride_conv`, `max_blur`).
+        public init(from decoder: Decoder) throws {
+            let name = try decoder.singleValueContainer().decode(String.self)
+            guard let value = Pooling(rawValue: name) ?? ["stride_conv": .strideConv, "max_blur": .maxBlur][name] else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown pooling '\(name)'"))
+            }
+            self = value
+        }
     }
-    /// How each level is upsampled by 2.
-    public enum Upsampling: String, Codable, Sendable {
+    /// How each level is upsampled by 2 (recipe `model.upsampling`).
+    public enum Upsampling: String, CaseIterable, Codable, Sendable {
         /// Nearest neighbour (CSBDeep); the previous convolution halves the channels.
         case nearest
         /// Bi/trilinear (align_corners=false); the previous convolution halves the channels.
         case linear
         /// A transposed convolution with kernel 2, stride 2 that halves the channels (+ norm + activation).
-        case transposed
+        case transposed = "transpose"
+
+        /// Also reads the name checkpoints of Lucid 0.1 wrote (`transposed`).
+        public init(from decoder: Decoder) throws {
+            let name = try decoder.singleValueContainer().decode(String.self)
+            guard let value = Upsampling(rawValue: name) ?? (name == "transposed" ? .transposed : nil) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown upsampling '\(name)'"))
+            }
+            self = value
+        }
     }
 
     /// Spatial dimensions: 2 or 3.
@@ -54,9 +72,15 @@ public struct UNetConfig: Codable, Equatable, Sendable {
     public var probabilistic = false
     /// Dropout probability after the activation of every level convolution (CSBDeep's
     /// `dropout`); 0 disables it. Active in training mode only.
-    public var dropout: Float = 0
+    public var dropout: Double = 0
 
     public init() {}
+
+    public static let kind = "unet"
+    public var spatialRank: Int { dims }
+    /// Means, then (probabilistic) the Laplace log-scales.
+    public var outputChannels: Int { outChannels * (probabilistic ? 2 : 1) }
+    public func makeModel(rng: inout RandomGenerator) throws -> any ImageModel { try UNet(self, rng: &rng) }
 
     /// CSBDeep's CARE defaults: 2-D, depth 2, 32 filters doubling, 2×(3×3 conv + ReLU) a level,
     /// 2×2 max pooling, nearest upsampling + concatenation, 1×1 output, residual.
@@ -118,6 +142,30 @@ public struct UNetConfig: Codable, Equatable, Sendable {
         dropout = try get(.dropout, d.dropout)
     }
 
+    /// Spatial extents must be divisible by this (2^depth).
+    public var sizeMultiple: Int { 1 << depth }
+
+    /// Pooling and upsampling are counted at their worst alignment.
+    public var receptiveRadius: Int {
+        let k = kernel / 2
+        var radius = 0, scale = 1
+        for _ in 0..<depth {
+            radius += convsPerLevel * k * scale
+            switch pooling {
+            case .max, .strideConv: radius += scale
+            case .maxBlur: radius += 2 * scale + scale
+            }
+            scale *= 2
+        }
+        radius += convsPerLevel * k * scale
+        for _ in 0..<depth {
+            radius += scale    // upsampling (nearest, linear or transposed) reaches one coarse pixel
+            scale /= 2
+            radius += convsPerLevel * k * scale
+        }
+        return radius + outputKernel / 2
+    }
+
     /// Throws a one-line error naming the first invalid field.
     public func validate() throws {
         func bad(_ s: String) -> TensorError { TensorError.invalidArgument(op: "UNetConfig", detail: s) }
@@ -135,16 +183,21 @@ public struct UNetConfig: Codable, Equatable, Sendable {
         guard !residual || inChannels == outChannels else {
             throw bad("residual needs inChannels == outChannels (got \(inChannels), \(outChannels))")
         }
-        // Sizes from a checkpoint's lucid.json are untrusted: the weights of the widest convolution
-        // alone must fit (and be countable) before any is allocated.
-        let widest = SystemMemory.product([firstFilters, 1 << max(depth - 1, 0)]) ?? .max
-        let taps = SystemMemory.product(Array(repeating: kernel, count: dims)) ?? .max
-        let pairs = [SystemMemory.product([widest, widest]), SystemMemory.product([inChannels, firstFilters]),
-                     SystemMemory.product([outChannels, firstFilters])]
-        let bytes = pairs.contains(nil) ? nil : SystemMemory.product([4, taps, pairs.map { $0! }.max()!])
-        if let short = SystemMemory.shortfall(bytes) {
-            throw bad("the weights of its widest convolution (kernel \(kernel), \(dims)-D, \(max(widest, inChannels, outChannels)) "
-                      + "channels) alone \(short)")
+        // Sizes from a checkpoint's lucid.json are untrusted: a lower bound on the weights must be
+        // countable and fit before any is allocated. Encoder level i has convsPerLevel − 1
+        // convolutions from and to 2^i·firstFilters channels, the middle convsPerLevel of at least
+        // 2^(depth−1)·firstFilters, the first one inChannels·firstFilters.
+        var kernels = [SystemMemory.product([inChannels, firstFilters])]
+        for level in 0..<depth {
+            let count = level == depth - 1 ? SystemMemory.sum([convsPerLevel - 1, convsPerLevel]) : convsPerLevel - 1
+            kernels.append(count.flatMap { SystemMemory.product([$0, firstFilters << level, firstFilters << level]) })
+        }
+        let taps = SystemMemory.product(Array(repeating: kernel, count: dims))
+        let bytes = SystemMemory.sum(kernels).flatMap { total in taps.flatMap { SystemMemory.product([4, $0, total]) } }
+        let tooWide = firstFilters > Int.max >> 9  // `firstFilters << level` would lose bits
+        if let short = SystemMemory.shortfall(tooWide ? nil : bytes) {
+            throw bad("its convolution weights (kernel \(kernel), \(dims)-D, \(firstFilters) filters doubling over \(depth) levels, "
+                      + "\(convsPerLevel) convolutions per level) \(short)")
         }
     }
 }
@@ -199,7 +252,7 @@ public final class ConvBlock: Layer {
 /// let net = try UNet(.care2D, rng: &rng)
 /// let y = try net(Variable(x))      // x: [N, 1, H, W], H and W divisible by 2^depth
 /// ```
-public final class UNet: Layer {
+public final class UNet: ImageModel {
     public let config: UNetConfig
     public let downBlocks: [Sequential]
     public let downsamplers: [ConvBlock]
@@ -216,7 +269,7 @@ public final class UNet: Layer {
         func block(_ cin: Int, _ cout: Int, _ rng: inout RandomGenerator) throws -> ConvBlock {
             let conv = try Conv(dims: c.dims, inChannels: cin, outChannels: cout, kernel: c.kernel,
                                 padding: c.kernel / 2, bias: c.convBias, rng: &rng)
-            let drop = c.dropout > 0 ? try Dropout(probability: c.dropout, seed: rng.next()) : nil
+            let drop = c.dropout > 0 ? try Dropout(probability: Float(c.dropout), seed: rng.next()) : nil
             return try ConvBlock(conv: conv, norm: UNet.makeNorm(c, cout), normName: c.norm == .batch ? "bn" : "norm",
                                  activation: c.activation, dropout: drop)
         }
@@ -285,7 +338,9 @@ public final class UNet: Layer {
     }
 
     /// Spatial extents must be divisible by this (2^depth).
-    public var sizeMultiple: Int { 1 << config.depth }
+    public var sizeMultiple: Int { config.sizeMultiple }
+
+    public var architecture: any ModelConfig { config }
 
     public func callAsFunction(_ x: Variable) throws -> Variable {
         let c = config
@@ -328,12 +383,19 @@ public final class UNet: Layer {
         return y
     }
 
-    /// Splits a probabilistic output `[N, 2C, …]` into its mean and log-scale halves.
+    /// Splits this probabilistic net's output `[N, 2C, …]` into its mean and log-scale halves.
     public func splitProbabilistic(_ y: Variable) throws -> (mean: Variable, logScale: Variable) {
-        let c = config.outChannels
-        guard config.probabilistic, y.shape.count >= 2, y.shape[1] == 2 * c else {
-            throw TensorError.shapeMismatch(op: "UNet.splitProbabilistic", detail: "needs a probabilistic net's output [N, \(2 * c), …], got \(y.shape)")
+        guard config.probabilistic else {
+            throw TensorError.invalidArgument(op: "UNet.splitProbabilistic", detail: "the net is not probabilistic")
         }
-        return (try y.slice(axis: 1, range: 0..<c), try y.slice(axis: 1, range: c..<(2 * c)))
+        return try splitMeanAndLogScale(y, channels: config.outChannels)
     }
+}
+
+/// Splits a probabilistic output `[N, 2C, …]` (C means, then C log-scales) into its halves.
+public func splitMeanAndLogScale(_ y: Variable, channels c: Int) throws -> (mean: Variable, logScale: Variable) {
+    guard y.shape.count >= 2, y.shape[1] == 2 * c else {
+        throw TensorError.shapeMismatch(op: "splitMeanAndLogScale", detail: "needs a probabilistic net's output [N, \(2 * c), …], got \(y.shape)")
+    }
+    return (try y.slice(axis: 1, range: 0..<c), try y.slice(axis: 1, range: c..<(2 * c)))
 }

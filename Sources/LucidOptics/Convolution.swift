@@ -17,12 +17,12 @@ public final class FFTConvolver: @unchecked Sendable {
     public let kernelShape: [Int]
     /// How images are extended past their edges.
     public let boundary: Boundary
-    let grid: PaddedGrid
+    let grid: FFTGrid
     let spectrum: FFTWBuffer
 
     /// Prepares the FFT grid and the kernel spectrum; throws on rank or size mismatches.
     public init(kernel: Tensor, imageShape: [Int], boundary: Boundary = .zero) throws {
-        grid = try PaddedGrid(imageShape: imageShape, kernelShape: kernel.shape, boundary: boundary, op: "FFTConvolver")
+        grid = try FFTGrid(imageShape: imageShape, kernelShape: kernel.shape, boundary: boundary, op: "FFTConvolver")
         self.imageShape = imageShape
         kernelShape = kernel.shape
         self.boundary = boundary

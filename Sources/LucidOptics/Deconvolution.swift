@@ -60,7 +60,7 @@ public enum Deconvolution {
             throw TensorError.invalidArgument(op: op, detail: "tv \(options.tv) must be in [0, 0.5)")
         }
         let kernel = try normalizedPSF(psf, op: op)
-        let grid = try PaddedGrid(imageShape: image.shape, kernelShape: kernel.shape, boundary: options.boundary, op: op)
+        let grid = try FFTGrid(imageShape: image.shape, kernelShape: kernel.shape, boundary: options.boundary, op: op)
         var otf: FFTWBuffer? = grid.kernelSpectrum(kernel)
         let plan = grid.plan
         let rs = grid.rowStride, px = grid.p[2]
@@ -158,7 +158,7 @@ public enum Deconvolution {
     /// Divides the RL correction by `1 − λ·div(∇x/|∇x|)` (the total-variation term of
     /// Dey et al.), the denominator kept ≥ 0.5 for stability.
     static func applyTV(estimate: UnsafeMutablePointer<Float>, correction: UnsafeMutablePointer<Float>,
-                        grid: PaddedGrid, lambda: Float, scale: Float) {
+                        grid: FFTGrid, lambda: Float, scale: Float) {
         let (pz, py, px) = (grid.p[0], grid.p[1], grid.p[2])
         let rs = grid.rowStride
         let eps2 = (1e-3 * scale) * (1e-3 * scale)
@@ -199,7 +199,7 @@ public enum Deconvolution {
             throw TensorError.invalidArgument(op: op, detail: "regularization \(regularization) must be positive")
         }
         let kernel = try normalizedPSF(psf, op: op)
-        let grid = try PaddedGrid(imageShape: image.shape, kernelShape: kernel.shape, boundary: boundary, op: op)
+        let grid = try FFTGrid(imageShape: image.shape, kernelShape: kernel.shape, boundary: boundary, op: op)
         let otf = grid.kernelSpectrum(kernel)
         let plan = grid.plan
         let buffer = plan.makeBuffer()

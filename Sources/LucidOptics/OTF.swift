@@ -11,7 +11,7 @@ import LucidCore
 public struct OTF: @unchecked Sendable {
     /// Real-space grid shape of the transform.
     public let shape: [Int]
-    let grid: PaddedGrid
+    let grid: FFTGrid
     /// Half spectrum (interleaved complex, FFTW layout); `OTF(0)` is the PSF's sum.
     let spectrum: FFTWBuffer
 
@@ -19,7 +19,7 @@ public struct OTF: @unchecked Sendable {
     /// grid wraps around).
     public init(psf: Tensor, shape: [Int]? = nil) throws {
         let s = shape ?? psf.shape
-        grid = try PaddedGrid(imageShape: s, kernelShape: psf.shape, boundary: .periodic, op: "OTF")
+        grid = try FFTGrid(imageShape: s, kernelShape: psf.shape, boundary: .periodic, op: "OTF")
         self.shape = s
         spectrum = grid.kernelSpectrum(psf)
         scale(spectrum.base, count: spectrum.count, by: Float(grid.plan.count))
@@ -32,7 +32,7 @@ public struct OTF: @unchecked Sendable {
 
     /// `|OTF| / |OTF(0)|` on the full frequency grid, zero frequency at index `n/2` per axis.
     public func magnitude() -> Tensor {
-        let s = PaddedGrid.promote(shape)
+        let s = FFTGrid.promote(shape)
         let hx = s[2] / 2 + 1
         let dc = Double(hypot(spectrum.base[0], spectrum.base[1]))
         var out = Tensor(uninitialized: shape)
@@ -59,7 +59,7 @@ public struct OTF: @unchecked Sendable {
         let buffer = FFTWBuffer(count: plan.bufferCount)
         buffer.base.update(from: spectrum.base, count: plan.bufferCount)
         plan.inverse(buffer.base)
-        let s = PaddedGrid.promote(shape), b = PaddedGrid.promote(size)
+        let s = FFTGrid.promote(shape), b = FFTGrid.promote(size)
         let c = b.map { ($0 - 1) / 2 }
         let n = Float(plan.count), rs = plan.rowStride
         var out = Tensor(uninitialized: size)
@@ -79,7 +79,7 @@ public struct OTF: @unchecked Sendable {
     /// axis) where `|OTF| / |OTF(0)|` exceeds `threshold`.
     public func maxLateralFrequency(spacing: [Double], threshold: Double = 1e-3) -> Double {
         let mag = magnitude()
-        let s = PaddedGrid.promote(shape)
+        let s = FFTGrid.promote(shape)
         let sp = [Double](repeating: 1, count: 3 - spacing.count) + spacing
         var best = 0.0
         mag.withUnsafeBufferPointer { m in
@@ -97,7 +97,7 @@ public struct OTF: @unchecked Sendable {
         guard (1...3).contains(image.rank), spacing.count == image.rank, spacing.allSatisfy({ $0 > 0 }), bins > 0 else {
             throw TensorError.invalidArgument(op: "OTF.radialProfile", detail: "image \(image.shape) needs one positive spacing per axis (got \(spacing)) and bins > 0 (got \(bins))")
         }
-        let s = PaddedGrid.promote(image.shape)
+        let s = FFTGrid.promote(image.shape)
         let sp = [Double](repeating: 1, count: 3 - spacing.count) + spacing
         func r(_ z: Int, _ y: Int, _ x: Int) -> Double {
             let a = Double(z - s[0] / 2) * sp[0], b = Double(y - s[1] / 2) * sp[1], c = Double(x - s[2] / 2) * sp[2]

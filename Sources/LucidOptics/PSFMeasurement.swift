@@ -100,7 +100,7 @@ public enum PSFMeasurement {
 
     /// Median of the voxels on the outer faces of a 2-D or 3-D image.
     static func borderMedian(_ image: Tensor) -> Float {
-        let s = PaddedGrid.promote(image.shape)
+        let s = FFTGrid.promote(image.shape)
         let v = image.scalars
         var border: [Float] = []
         for z in 0..<s[0] { for y in 0..<s[1] { for x in 0..<s[2] {
@@ -124,7 +124,7 @@ public enum PSFMeasurement {
               zip(box, stack.shape).allSatisfy({ $0 % 2 == 1 && $0 >= 3 && $0 <= $1 }) else {
             throw TensorError.invalidArgument(op: op, detail: "box \(box) must be odd, ≥ 3 and fit in stack \(stack.shape) per axis")
         }
-        let s = PaddedGrid.promote(stack.shape), b = PaddedGrid.promote(box), h = b.map { $0 / 2 }
+        let s = FFTGrid.promote(stack.shape), b = FFTGrid.promote(box), h = b.map { $0 / 2 }
         let v = stack.scalars
         let sorted = v.sorted()
         let median = sorted[sorted.count / 2]

@@ -141,7 +141,7 @@ public struct DegradationSimulator: Sendable {
 
     /// Keeps every `z`-th plane (3-D) and averages `xy`×`xy` blocks (dropping partial blocks).
     static func downsample(_ x: Tensor, _ d: Downsample) throws -> Tensor {
-        let s = PaddedGrid.promote(x.shape)
+        let s = FFTGrid.promote(x.shape)
         let fz = x.rank == 3 ? d.z : 1
         let oz = (s[0] + fz - 1) / fz, oy = s[1] / d.xy, ox = s[2] / d.xy
         guard oy > 0, ox > 0 else {

@@ -13,8 +13,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed repeats per case (after warm-up).")
     var repeats: Int = 7
 
-    @Option(help: "Threads for Lucid and OpenBLAS (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Flag(help: "List the case names and exit.")
     var list = false
@@ -29,7 +28,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if list { BenchRegistry.all.forEach { print($0.name) }; return }
-        if let threads { Threads.count = threads }
+        threads.apply()
         for c in BenchRegistry.all where cases.isEmpty || cases.contains(c.name) {
             try c.run(BenchContext(repeats: repeats))
         }

@@ -9,8 +9,9 @@ extension TikhonovRegularizer: ExpressibleByArgument {}
 extension PixelType: ExpressibleByArgument {}
 
 /// `lucid deconvolve`: Richardson–Lucy or Tikhonov deconvolution of a 2-D image or 3-D stack.
-struct Deconvolve: ParsableCommand {
+struct DeconvolveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "deconvolve",
         abstract: "Deconvolve a YX image or ZYX stack with a PSF (Richardson–Lucy by default).")
 
     enum Method: String, ExpressibleByArgument { case rl, tikhonov }

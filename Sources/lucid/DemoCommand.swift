@@ -34,11 +34,10 @@ struct DemoNoise2Self: ParsableCommand {
     @Option(help: "Side of the square specimen in pixels.")
     var size = 512
 
-    @Option(help: "Threads for Lucid and OpenBLAS (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
-        if let threads { Threads.count = threads }
+        threads.apply()
         do {
             guard size >= 64 else { throw ValidationError("--size \(size) must be at least 64") }
             guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be positive") }
@@ -89,11 +88,10 @@ struct DemoLabelFree: ParsableCommand {
     @Option(help: "Filters of the U-Net's first level (the issue's 2D recipe: 32; 16 trains about 3.4× faster a step).")
     var filters = 16
 
-    @Option(help: "Threads for Lucid and OpenBLAS (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
-        if let threads { Threads.count = threads }
+        threads.apply()
         var demo = LabelFreeDemo()
         demo.output = output
         demo.seconds = seconds

@@ -6,7 +6,7 @@ import LucidRestore
 
 /// `lucid evaluate PRED.tif --reference GT.tif`: image-quality metrics as one JSON object on
 /// stdout (one line per pair for several pairs), and a table for people on stderr.
-struct Evaluate: ParsableCommand {
+struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
         abstract: "Compare a restored image with its ground truth (PSNR, SSIM, NRMSE, Pearson r).",

@@ -7,7 +7,7 @@ struct Lucid: ParsableCommand {
         commandName: "lucid",
         abstract: "Denoise and restore microscopy images with deep learning and optics.",
         version: "0.1.0",
-        subcommands: [TrainCommand.self, PredictCommand.self, Evaluate.self, DemoCommand.self,
-                      PSFCommand.self, Deconvolve.self, Simulate.self, RecipeCheck.self, Bench.self]
+        subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, DemoCommand.self,
+                      PSFCommand.self, DeconvolveCommand.self, SimulateCommand.self, RecipeCommand.self, Bench.self]
     )
 }

@@ -9,7 +9,7 @@ struct PSFCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "psf",
         abstract: "Compute a PSF model (written as a float32 TIFF, sum 1) or measure beads.",
-        subcommands: [BornWolfPSF.self, GibsonLanniPSF.self, ConfocalPSF.self, GaussianPSF.self, AiryPSF.self, MeasurePSF.self])
+        subcommands: [PSFBornWolf.self, PSFGibsonLanni.self, PSFConfocal.self, PSFGaussian.self, PSFAiry.self, PSFMeasure.self])
 }
 
 /// Options every PSF model takes.
@@ -42,7 +42,7 @@ func writePSF(_ config: PSFConfig, to path: String) throws {
     print("wrote \(path): \(config.model.rawValue) PSF \(psf.shape)")
 }
 
-struct BornWolfPSF: ParsableCommand {
+struct PSFBornWolf: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "born-wolf", abstract: "3-D scalar widefield PSF.")
     @OptionGroup var lateral: LateralOptions
     @OptionGroup var axial: AxialOptions
@@ -54,7 +54,7 @@ struct BornWolfPSF: ParsableCommand {
     }
 }
 
-struct GibsonLanniPSF: ParsableCommand {
+struct PSFGibsonLanni: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gibson-lanni",
                                                     abstract: "3-D widefield PSF with refractive-index mismatch (Gibson–Lanni).")
     @OptionGroup var lateral: LateralOptions
@@ -76,7 +76,7 @@ struct GibsonLanniPSF: ParsableCommand {
     }
 }
 
-struct ConfocalPSF: ParsableCommand {
+struct PSFConfocal: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "confocal",
                                                     abstract: "Confocal PSF: excitation × (emission ⊗ pinhole).")
     @OptionGroup var lateral: LateralOptions
@@ -92,7 +92,7 @@ struct ConfocalPSF: ParsableCommand {
     }
 }
 
-struct GaussianPSF: ParsableCommand {
+struct PSFGaussian: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gaussian",
         abstract: "Gaussian PSF: σ or FWHM given (µm), else matched to the widefield optics.")
@@ -112,7 +112,7 @@ struct GaussianPSF: ParsableCommand {
     }
 }
 
-struct AiryPSF: ParsableCommand {
+struct PSFAiry: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "airy", abstract: "2-D widefield Airy pattern.")
     @OptionGroup var lateral: LateralOptions
 
@@ -120,7 +120,7 @@ struct AiryPSF: ParsableCommand {
 }
 
 /// `lucid psf measure`: FWHM of beads and their average.
-struct MeasurePSF: ParsableCommand {
+struct PSFMeasure: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "measure",
         abstract: "Measure the FWHM of beads (or of a PSF) and average the beads into an experimental PSF.")

@@ -43,11 +43,10 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Which weights to use: best or last.")
     var weights: String = "best"
 
-    @Option(help: "Threads for Lucid and OpenBLAS (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
-        if let threads { Threads.count = threads }
+        threads.apply()
         func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
         do {
             guard let type = PixelType(rawValue: dtype), type == .float32 || type == .uint16 else {

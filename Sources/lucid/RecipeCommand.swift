@@ -3,7 +3,7 @@ import Foundation
 import LucidRestore
 
 /// `lucid recipe FILE [--set key=value]...`: validates a training recipe and prints it resolved.
-struct RecipeCheck: ParsableCommand {
+struct RecipeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recipe",
         abstract: "Check a training recipe and print it with every default filled in.",
@@ -14,7 +14,7 @@ struct RecipeCheck: ParsableCommand {
         """)
 
     @Argument(help: "The recipe (YAML).")
-    var file: String
+    var file: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp(
         "Override a key before validation (repeatable); the value is YAML, e.g. data.patch=[32,64,64].",
@@ -24,7 +24,12 @@ struct RecipeCheck: ParsableCommand {
     @Flag(help: "Print JSON instead of YAML.")
     var json = false
 
+    @Flag(help: "Print the table of every recipe key (Markdown, as in Recipes/README.md) instead.")
+    var keys = false
+
     func run() throws {
+        if keys { return print(Recipe.keyTableMarkdown, terminator: "") }
+        guard let file else { throw ValidationError("give a recipe file, or --keys for the table of keys") }
         let recipe = try Recipe.load(path: file, overrides: overrides)
         print(json ? recipe.json() : recipe.yaml(), terminator: "")
     }

@@ -7,8 +7,9 @@ import LucidRestore
 
 /// `lucid simulate`: simulated acquisitions — a clean image degraded through a PSF and noise
 /// (the default), or a synthetic brightfield/fluorescence dataset.
-struct Simulate: ParsableCommand {
+struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "simulate",
         abstract: "Simulate acquisitions: degrade a clean image (default), or write a synthetic brightfield dataset.",
         subcommands: [SimulateImage.self, SimulateBrightfield.self],
         defaultSubcommand: SimulateImage.self)

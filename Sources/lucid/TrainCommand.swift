@@ -26,11 +26,10 @@ struct TrainCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Checkpoint folder (default: the recipe's output).")
     var output: String?
 
-    @Option(help: "Threads for Lucid and OpenBLAS (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
-        if let threads { Threads.count = threads }
+        threads.apply()
         do {
             let parsed = try Recipe.load(path: recipe, overrides: overrides)
             let trainer = Trainer(recipe: parsed, output: output, resume: resume)

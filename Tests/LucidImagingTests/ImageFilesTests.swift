@@ -1,5 +1,6 @@
 import Foundation
 @testable import LucidImaging
+import LucidTestSupport
 import XCTest
 
 final class ImageFilesTests: XCTestCase {

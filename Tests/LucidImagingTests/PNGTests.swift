@@ -2,6 +2,7 @@ import CPNG
 import Foundation
 import LucidCore
 @testable import LucidImaging
+import LucidTestSupport
 import XCTest
 
 final class PNGTests: XCTestCase {

@@ -121,36 +121,6 @@ final class PatchSamplerTests: XCTestCase {
         XCTAssertThrowsError(try sampler.sample([sources[0]], split: .files(fraction: 0.5), rng: &rng))
     }
 
-    func testTrainingDataFromFilesSplitsByFile() throws {
-        let dir = try temporaryFolder(self)
-        for sub in ["low", "high"] {
-            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
-        }
-        for (i, name) in ["a.tif", "b.tif", "c.tif"].enumerated() {
-            let clean = ramp([4, 20, 20], offset: Float(i) * 10)
-            try Image(data: clean, axes: "ZYX").write(to: dir.appendingPathComponent("high/\(name)").path, as: .uint16)
-            try Image(data: clean, axes: "ZYX").write(to: dir.appendingPathComponent("low/\(name)").path, as: .uint16)
-        }
-        let data = try TrainingData.load(inputs: [dir.appendingPathComponent("low").path],
-                                         targets: [dir.appendingPathComponent("high/*.tif").path], spatialRank: 2)
-        XCTAssertEqual(data.sources.count, 12)  // 3 files × 4 planes
-        XCTAssertEqual(data.groups, [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
-        XCTAssertEqual(data.sources[5][0].shape, [1, 20, 20])
-        // Percentile-normalized per image: p1 → 0, p99.8 → 1.
-        let p = try percentiles(Tensor.concat1D(data.sources[0..<4].map { $0[1] }), [1, 99.8])
-        XCTAssertEqual(p[0], 0, accuracy: 1e-5)
-        XCTAssertEqual(p[1], 1, accuracy: 1e-5)
-
-        let sampler = try PatchSampler(patchShape: [8, 8], patchesPerImage: 3)
-        var rng = RandomGenerator(seed: 7)
-        let split = try sampler.sample(data.sources, groups: data.groups, split: .files(fraction: 0.3), rng: &rng)
-        let valFiles = Set(split.validation.sourceIndices.map { data.groups[$0] })
-        let trainFiles = Set(split.training.sourceIndices.map { data.groups[$0] })
-        XCTAssertEqual(valFiles.count, 1)
-        XCTAssertTrue(valFiles.isDisjoint(with: trainFiles))
-        XCTAssertEqual(split.validation.count, 12)
-    }
-
     func testInvalidInputsNameTheProblem() throws {
         XCTAssertThrowsError(try PatchSampler(patchShape: [4], patchesPerImage: 1)) { e in
             XCTAssertTrue("\(e)".contains("[4]"), "\(e)")

@@ -1,6 +1,7 @@
 import Foundation
 import LucidCore
 @testable import LucidImaging
+import LucidTestSupport
 import XCTest
 
 /// Sizes declared by a file that cannot fit in memory give a one-line error before anything of

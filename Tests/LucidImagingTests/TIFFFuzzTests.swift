@@ -1,6 +1,7 @@
 import Foundation
 import LucidCore
 @testable import LucidImaging
+import LucidTestSupport
 import XCTest
 
 final class TIFFFuzzTests: XCTestCase {

@@ -2,6 +2,7 @@ import CTIFF
 import Foundation
 import LucidCore
 @testable import LucidImaging
+import LucidTestSupport
 import XCTest
 
 final class TIFFTests: XCTestCase {
@@ -211,7 +212,7 @@ final class TIFFTests: XCTestCase {
 
         guard tifffileAvailable() else { return print("skipping tifffile OME check: python3 cannot import tifffile and numpy") }
         let other = dir.appendingPathComponent("tifffile-ome.tif").path
-        try runPython("""
+        try python("""
             import tifffile, numpy as np
             a = np.arange(2*3*2*4*5, dtype=np.uint16).reshape(2, 3, 2, 4, 5)
             tifffile.imwrite('\(other)', a, ome=True, metadata={'axes': 'TZCYX', 'PhysicalSizeX': 0.3,
@@ -221,7 +222,7 @@ final class TIFFTests: XCTestCase {
         XCTAssertEqual(t.axes, "TCZYX")
         // tifffile's plain (shaped JSON) description with axes.
         let shaped = dir.appendingPathComponent("tifffile-shaped.tif").path
-        try runPython("""
+        try python("""
             import tifffile, numpy as np
             tifffile.imwrite('\(shaped)', np.arange(3*2*4*5, dtype=np.float32).reshape(3, 2, 4, 5), metadata={'axes': 'ZCYX'})
             """)
@@ -341,7 +342,7 @@ final class TIFFTests: XCTestCase {
         let data = randomData([2, 3, 5, 7], .uint16, seed: 8)
         let path = dir.appendingPathComponent("lucid.tif").path
         try Image(data: data, axes: "CZYX", pixelSize: 0.25, zSpacing: 1.5).write(to: path, as: .uint16)
-        let out = try runPython("""
+        let out = try python("""
             import tifffile, numpy as np
             with tifffile.TiffFile('\(path)') as f:
                 s = f.series[0]
@@ -358,7 +359,7 @@ final class TIFFTests: XCTestCase {
 
         // tifffile writes an ImageJ hyperstack (TZCYX order) that Lucid reads as TCZYX.
         let other = dir.appendingPathComponent("tifffile.tif").path
-        try runPython("""
+        try python("""
             import tifffile, numpy as np
             a = (np.arange(2*3*2*4*5, dtype=np.float32) * 0.5).reshape(2, 3, 2, 4, 5)
             tifffile.imwrite('\(other)', a, imagej=True, resolution=(1/0.2, 1/0.2),

@@ -2,15 +2,8 @@ import CTIFF
 import Foundation
 import LucidCore
 @testable import LucidImaging
+import LucidTestSupport
 import XCTest
-
-/// A fresh temporary folder removed when the test ends.
-func temporaryFolder(_ test: XCTestCase) throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lucid-imaging-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-    return dir
-}
 
 /// Integer-valued random data covering `type`'s range (extremes included), or normal floats.
 func randomData(_ shape: [Int], _ type: PixelType, seed: UInt64) -> Tensor {
@@ -93,27 +86,10 @@ func writeWithLibtiff(_ path: String, mode: String = "w", pages: [[UInt16]], hei
 
 /// True when `python3 -c "import tifffile, numpy"` works; otherwise prints why tests skip.
 func tifffileAvailable() -> Bool {
-    (try? runPython("import tifffile, numpy")) != nil
+    (try? python("import tifffile, numpy")) != nil
 }
 
 /// Runs a Python script, returning stdout; throws with stderr when it fails.
-@discardableResult
-func runPython(_ script: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", script]
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw ImagingError.invalidArgument(op: "python3", detail: String(decoding: errData, as: UTF8.self))
-    }
-    return String(decoding: data, as: UTF8.self)
-}
 
 /// A little-endian classic TIFF with one IFD built byte by byte: `entries` are
 /// (tag, type, count, value) with SHORT (3) or LONG (4) values stored inline, `extra` bytes

@@ -148,22 +148,29 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testSchedules() throws {
-        let step = LearningRateSchedule.step(stepSize: 10, gamma: 0.5)
-        XCTAssertEqual(step.learningRate(base: 0.1, at: 0), 0.1, accuracy: 1e-12)
-        XCTAssertEqual(step.learningRate(base: 0.1, at: 9), 0.1, accuracy: 1e-12)
-        XCTAssertEqual(step.learningRate(base: 0.1, at: 10), 0.05, accuracy: 1e-12)
-        XCTAssertEqual(step.learningRate(base: 0.1, at: 25), 0.025, accuracy: 1e-12)
+        let step = LearningRateSchedule(kind: .step, factor: 0.5, every: 10)
+        XCTAssertEqual(step.learningRate(base: 0.1, at: 0, totalSteps: 100), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(step.learningRate(base: 0.1, at: 9, totalSteps: 100), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(step.learningRate(base: 0.1, at: 10, totalSteps: 100), 0.05, accuracy: 1e-12)
+        XCTAssertEqual(step.learningRate(base: 0.1, at: 25, totalSteps: 100), 0.025, accuracy: 1e-12)
 
-        let cos = LearningRateSchedule.cosine(totalSteps: 110, minimum: 0.001, warmupSteps: 10)
-        XCTAssertEqual(cos.learningRate(base: 0.1, at: 0), 0.01, accuracy: 1e-12)
-        XCTAssertEqual(cos.learningRate(base: 0.1, at: 9), 0.1, accuracy: 1e-12)
-        XCTAssertEqual(cos.learningRate(base: 0.1, at: 10), 0.1, accuracy: 1e-12)
-        XCTAssertEqual(cos.learningRate(base: 0.1, at: 60), 0.001 + 0.099 * 0.5, accuracy: 1e-12)
-        XCTAssertEqual(cos.learningRate(base: 0.1, at: 35), 0.001 + 0.099 * (1 + Foundation.cos(Double.pi / 4)) / 2, accuracy: 1e-12)
-        XCTAssertEqual(cos.learningRate(base: 0.1, at: 500), 0.001, accuracy: 1e-12)
-        XCTAssertThrowsError(try LearningRateSchedule.cosine(totalSteps: 5, warmupSteps: 5).validate())
+        let cos = LearningRateSchedule(kind: .cosine, warmup: 10, minimum: 0.001)
+        XCTAssertEqual(cos.learningRate(base: 0.1, at: 0, totalSteps: 110), 0.01, accuracy: 1e-12)
+        XCTAssertEqual(cos.learningRate(base: 0.1, at: 9, totalSteps: 110), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(cos.learningRate(base: 0.1, at: 10, totalSteps: 110), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(cos.learningRate(base: 0.1, at: 60, totalSteps: 110), 0.001 + 0.099 * 0.5, accuracy: 1e-12)
+        XCTAssertEqual(cos.learningRate(base: 0.1, at: 35, totalSteps: 110), 0.001 + 0.099 * (1 + Foundation.cos(Double.pi / 4)) / 2, accuracy: 1e-12)
+        XCTAssertEqual(cos.learningRate(base: 0.1, at: 500, totalSteps: 110), 0.001, accuracy: 1e-12)
+        XCTAssertThrowsError(try LearningRateSchedule(kind: .step, every: 0).validate())
+        XCTAssertThrowsError(try LearningRateSchedule(factor: 1).validate())
         let data = try JSONEncoder().encode(cos)
         XCTAssertEqual(try JSONDecoder().decode(LearningRateSchedule.self, from: data), cos)
+
+        // The warm-up ramps every kind; a plateau schedule follows its state's rate.
+        let warm = LearningRateSchedule(kind: .plateau, warmup: 4)
+        XCTAssertEqual(warm.learningRate(base: 0.1, at: 1, totalSteps: 100, plateauRate: 0.05), 0.025, accuracy: 1e-12)
+        XCTAssertEqual(warm.learningRate(base: 0.1, at: 4, totalSteps: 100, plateauRate: 0.05), 0.05, accuracy: 1e-12)
+        XCTAssertEqual(LearningRateSchedule(kind: .none, warmup: 2).learningRate(base: 0.1, at: 0, totalSteps: 9), 0.05, accuracy: 1e-12)
 
         var plateau = try ReduceLROnPlateau(learningRate: 1, factor: 0.5, patience: 2, cooldown: 1, minimum: 0.2)
         // Two improvements, then a plateau. The evaluation that makes the bad count exceed the

@@ -1,32 +1,10 @@
 import Foundation
+import LucidTestSupport
 import XCTest
 import LucidCore
 @testable import LucidNN
 
-/// Runs `python3 -c script args…`; returns (status, stdout, stderr).
-func runPython(_ script: String, _ args: [String] = []) throws -> (Int32, String, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", script] + args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
-/// Skips the test (printing why) unless `python3` can import safetensors and numpy.
-func requirePythonSafetensors() throws {
-    let r = try? runPython("import numpy, safetensors.numpy")
-    guard let r, r.0 == 0 else {
-        let why = "python3 with numpy + safetensors is not importable here (\(r?.2.split(separator: "\n").last ?? "python3 missing"))"
-        print("skipping: \(why)")
-        throw XCTSkip(why)
-    }
-}
+func requirePythonSafetensors() throws { try requirePython("numpy, safetensors.numpy") }
 
 final class SafeTensorsTests: XCTestCase {
     var dir: URL!
@@ -89,7 +67,7 @@ final class SafeTensorsTests: XCTestCase {
         with safe_open(sys.argv[1], framework="numpy") as f: meta = f.metadata()
         print(json.dumps({"meta": meta, "t": {k: [str(v.dtype), list(v.shape), v.tobytes().hex()] for k, v in d.items()}}))
         """
-        let (status, out, err) = try runPython(script, [url.path])
+        let r = try runPython(script, [url.path]); let (status, out, err) = (r.status, r.out, r.err)
         XCTAssertEqual(status, 0, err)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         XCTAssertEqual(json["meta"] as? [String: String], ["note": "from lucid"])
@@ -119,7 +97,7 @@ final class SafeTensorsTests: XCTestCase {
                    "h": np.array([0.5, -3.0, 65504.0], dtype=np.float16)},
                   sys.argv[1], metadata={"who": "python"})
         """
-        let (status, _, err) = try runPython(script, [url.path])
+        let r = try runPython(script, [url.path]); let (status, err) = (r.status, r.err)
         XCTAssertEqual(status, 0, err)
         let (t, meta) = try SafeTensors.load(from: url)
         XCTAssertEqual(meta, ["who": "python"])

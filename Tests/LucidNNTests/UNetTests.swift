@@ -1,4 +1,5 @@
 import Foundation
+import LucidTestSupport
 import XCTest
 import LucidAutograd
 import LucidCore
@@ -70,7 +71,7 @@ final class UNetTests: XCTestCase {
                         "state": {n: list(t.shape) for n, t in net.state_dict().items()}}
         print(json.dumps(out))
         """
-        let (status, out, err) = try runPython(py, [script])
+        let r = try runPython(py, [script]); let (status, out, err) = (r.status, r.out, r.err)
         guard status == 0 else {
             print("skipping: torch not importable: \(err.split(separator: "\n").last ?? "")")
             throw XCTSkip("torch not importable")

@@ -1,36 +1,18 @@
 import Foundation
+import LucidTestSupport
 import XCTest
 
 /// End-to-end runs of the built `lucid` binary (next to the test bundle in the build folder).
 final class CommandLineTests: XCTestCase {
-    var binary: URL? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? Bundle.main.bundlePath)
-        while dir.path != "/" {
-            dir.deleteLastPathComponent()
-            let candidate = dir.appendingPathComponent("lucid")
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDir), !isDir.boolValue { return candidate }
-        }
-        return nil
-    }
-
+    /// Runs `lucid args` in `dir`; stdout and stderr together.
     @discardableResult
     func lucid(_ args: [String], in dir: URL) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try runLucid(args, in: dir)
+        return (r.status, r.out + r.err)
     }
 
     func testSimulateBrightfieldWritesPairsAndManifest() throws {
-        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
+        guard lucidBinary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lucid-brightfield-cli-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -47,7 +29,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testPSFSimulateDeconvolveMeasure() throws {
-        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
+        guard lucidBinary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lucid-optics-cli-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -4,7 +4,7 @@ import LucidCore
 
 /// Direct `same` convolution (kernel centre (k−1)/2, like scipy) with the image extended by `boundary`.
 func directConvolve(_ x: Tensor, _ k: Tensor, boundary: Boundary) -> Tensor {
-    let s = PaddedGrid.promote(x.shape), ks = PaddedGrid.promote(k.shape)
+    let s = FFTGrid.promote(x.shape), ks = FFTGrid.promote(k.shape)
     let c = ks.map { ($0 - 1) / 2 }
     func source(_ i: Int, _ n: Int) -> Int? {
         if i >= 0 && i < n { return i }

@@ -13,7 +13,7 @@ func psnr(_ a: Tensor, _ truth: Tensor) -> Double {
 func phantom(_ shape: [Int], seed: UInt64) -> Tensor {
     var rng = RandomGenerator(seed: seed)
     var t = Tensor(shape: shape, repeating: 0.05)
-    let s = PaddedGrid.promote(shape)
+    let s = FFTGrid.promote(shape)
     t.withUnsafeMutableBufferPointer { p in
         for _ in 0..<12 {
             let cz = Double(rng.int(below: s[0])), cy = Double(rng.int(below: s[1])), cx = Double(rng.int(below: s[2]))

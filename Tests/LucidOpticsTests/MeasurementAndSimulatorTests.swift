@@ -4,7 +4,7 @@ import LucidCore
 
 /// A point-sampled Gaussian spot of height `amplitude` at a sub-pixel `center` added into `t`.
 func addSpot(_ t: inout Tensor, center: [Double], sigma: [Double], amplitude: Float) {
-    let s = PaddedGrid.promote(t.shape)
+    let s = FFTGrid.promote(t.shape)
     let c = [Double](repeating: 0, count: 3 - center.count) + center
     let sg = [Double](repeating: 1, count: 3 - sigma.count) + sigma
     t.withUnsafeMutableBufferPointer { p in

@@ -1,44 +1,28 @@
 import Foundation
 import LucidCore
 @testable import LucidOptics
+import LucidTestSupport
 import XCTest
 
 /// Lucid's Born–Wolf and Gibson–Lanni PSFs against psfmodels' `scalar` model (Aguet's
 /// implementation of Gibson & Lanni), with the same parameters; skipped, saying why, when
-/// `python3 -c "import psfmodels"` fails (`pip install psfmodels`).
+/// `python3 -c "import numpy, psfmodels"` fails (`pip install psfmodels`).
 final class PSFInteropTests: XCTestCase {
     /// psfmodels' `make_psf(nz, nxy, …, model="scalar")` as `[nz][nxy][nxy]` doubles.
     func psfmodels(nz: Int, nxy: Int, dxy: Double, dz: Double, na: Double, wavelength: Double, ni: Double,
                    ns: Double, pz: Double) throws -> [Double] {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("lucid-psfmodels-\(getpid()).f64")
         defer { try? FileManager.default.removeItem(at: file) }
+        try requirePython("numpy, psfmodels")
         let script = """
-            import sys
-            try:
-                import numpy, psfmodels
-            except Exception as e:
-                print("cannot import psfmodels: %s" % e, file=sys.stderr); sys.exit(3)
+            import psfmodels
             p = psfmodels.make_psf(\(nz), \(nxy), dxy=\(dxy), dz=\(dz), pz=\(pz), NA=\(na), wvl=\(wavelength),
                                    ns=\(ns), ni=\(ni), ni0=\(ni), model="scalar")
-            p.astype("<f8").tofile(sys.argv[1])
+            p.astype("<f8").tofile("\(file.path)")
             """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, file.path]
-        let err = Pipe()
-        p.standardError = err
-        do { try p.run() } catch { throw skip("python3 is not available (\(error))") }
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        if p.terminationStatus == 3 { throw skip(message.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        guard p.terminationStatus == 0 else { XCTFail("psfmodels failed: \(message)"); return [] }
+        try python(script)
         let data = try Data(contentsOf: file)
         return data.withUnsafeBytes { raw in (0..<(data.count / 8)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) } }
-    }
-
-    func skip(_ why: String) -> XCTSkip {
-        print("skipping the psfmodels comparison: \(why)")
-        return XCTSkip(why)
     }
 
     /// The issue's psfmodels-style parameters: NA 1.4, λ 0.52 µm, oil (1.518) into water (1.33)

@@ -2,13 +2,14 @@ import Foundation
 import LucidCore
 import LucidImaging
 import LucidNN
+import LucidTestSupport
 import XCTest
 @testable import LucidRestore
 
 /// `lucid.json` records the SHA-256 of every weights and optimizer file it names; loading checks
 /// them and refuses a damaged file by name; checkpoints from before the digests load with a note.
 final class CheckpointIntegrityTests: XCTestCase {
-    private func folder() throws -> String { try temporaryFolder(self, prefix: "lucid-integrity") }
+    private func folder() throws -> String { try temporaryFolder(self).path }
 
     /// A saved step of a tiny U-Net: distinct last and best weights and an optimizer state.
     @discardableResult
@@ -18,7 +19,8 @@ final class CheckpointIntegrityTests: XCTestCase {
         config.firstFilters = 4
         var rng = RandomGenerator(seed: 9)
         let net = try UNet(config, rng: &rng)
-        let meta = CheckpointMetadata(method: "noise2self", recipe: "{}", model: config,
+        let recipe = try Recipe.parse(yaml: "method: noise2self\ndata: {train: a.tif}\n").json()
+        let meta = CheckpointMetadata(method: "noise2self", recipe: recipe, model: config,
                                       normalization: LucidImaging.Normalization.percentile(), targetNormalization: nil,
                                       axes: "YX", spatialRank: 2, step: step, bestValidationLoss: 0.5, bestStep: step,
                                       dataFiles: [], training: TrainingState(seed: 1, learningRate: 1e-3, plateau: nil,
@@ -99,11 +101,13 @@ final class CheckpointIntegrityTests: XCTestCase {
     func testNetworkTooLargeForMemoryIsRefusedNamingLucidJSON() throws {
         let dir = try folder()
         var meta = try saveStep(dir).metadata
-        meta.model.firstFilters = 1 << 30
+        var model = try XCTUnwrap(meta.model as? UNetConfig)
+        model.firstFilters = 1 << 30
+        meta.model = model
         try Checkpoint.writeAtomically(try Checkpoint.encoder.encode(meta), to: dir + "/lucid.json")
         let m = message { _ = try Checkpoint.load(directory: dir).makeModel() }
-        XCTAssertTrue(m.hasPrefix("\(dir)/lucid.json: its model cannot be built: UNetConfig: invalid argument: the weights of its "
-                                  + "widest convolution (kernel 3, 2-D, 1073741824 channels) alone needs "), m)
+        XCTAssertTrue(m.hasPrefix("\(dir)/lucid.json: its model cannot be built: UNetConfig: invalid argument: its convolution weights "
+                                  + "(kernel 3, 2-D, 1073741824 filters doubling over 1 levels, 2 convolutions per level) needs "), m)
     }
 
     /// lucid.json may only name plain files inside its folder (not `/dev/zero`, not a folder).

@@ -2,17 +2,11 @@ import Foundation
 import LucidCore
 import LucidImaging
 import LucidNN
+import LucidTestSupport
 import XCTest
 @testable import LucidRestore
 
 final class CheckpointTests: XCTestCase {
-    private func tempDir() throws -> String {
-        let dir = NSTemporaryDirectory() + "lucid-ckpt-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
-
     private func tinyConfig() -> UNetConfig {
         var c = UNetConfig()
         c.depth = 1
@@ -45,7 +39,7 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testSaveLoadRoundTrip() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         var rng = RandomGenerator(seed: 3)
         let net = try UNet(tinyConfig(), rng: &rng)
         let opt = OptimizerState(step: 7, tensors: ["out.weight.exp_avg": Tensor(shape: [1, 4, 1, 1], repeating: 2)])
@@ -53,7 +47,7 @@ final class CheckpointTests: XCTestCase {
                             best: state(net, 0.25), optimizer: opt)
         let ckpt = try Checkpoint.load(directory: dir)
         XCTAssertEqual(ckpt.metadata.step, 7)
-        XCTAssertEqual(ckpt.metadata.model, tinyConfig())
+        XCTAssertEqual(try ckpt.metadata.unet(), tinyConfig())
         let last = try ckpt.makeModel(weights: .last)
         for (name, t) in net.stateDict() { XCTAssertEqual(last.stateDict()[name]?.scalars, t.scalars, name) }
         let best = try ckpt.makeModel(weights: .best)
@@ -73,7 +67,7 @@ final class CheckpointTests: XCTestCase {
         var rng = RandomGenerator(seed: 4)
         let net = try UNet(tinyConfig(), rng: &rng)
         for phase in Checkpoint.SavePhase.allCases {
-            let dir = try tempDir()
+            let dir = try temporaryFolder(self).path
             try Checkpoint.save(to: dir, metadata: metadata(step: 10, config: tinyConfig()), last: state(net, 1),
                                 best: state(net, 1), optimizer: OptimizerState(step: 10, tensors: [:]))
             XCTAssertThrowsError(try Checkpoint.save(
@@ -100,7 +94,7 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testLoadErrorsNameTheFile() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         XCTAssertThrowsError(try Checkpoint.load(directory: dir + "/nope")) {
             XCTAssertEqual("\($0)", "\(dir)/nope: no such checkpoint folder")
         }

@@ -1,3 +1,6 @@
+import Foundation
+import LucidCore
+import LucidNN
 import XCTest
 @testable import LucidRestore
 
@@ -12,5 +15,20 @@ final class FuzzRegressionTests: XCTestCase {
     func testManifestMessageQuotingALineBreakStaysOneLine() {
         XCTAssertEqual(message { _ = try LabelFreeManifest.parse("\n\"\n\"\n\u{10}", file: "pairs.csv", directory: "/data") },
                        "pairs.csv line 2: no signal column (columns found: \\n; a manifest needs signal and target)")
+    }
+
+    /// A lucid.json model of 3-D 7³ kernels, 9 convolutions per level: each convolution fits the
+    /// fuzzers' 256 MiB cap but all of them (454 MB) did not, and building it took past the 20 s
+    /// timeout. The whole network's weights are now bounded before any is allocated.
+    func testNetworkOfManyConvolutionsIsBoundedAsAWhole() throws {
+        let json = #"{"activation": "relu", "convBias": true, "convsPerLevel": 9, "dims": 3, "dropout": 0, "firstFilters": 66,"#
+            + #""groups": 8, "inChannels": 1, "kernel": 7, "norm": "none", "outChannels": 1, "outputKernel": 1, "pooling": "max","#
+            + #""probabilistic": false, "residual": false, "skipTop": true, "upsampling": "nearest"}"#
+        let config = try JSONDecoder().decode(UNetConfig.self, from: Data(json.utf8))
+        setenv("LUCID_MEMORY_LIMIT_MB", "256", 1)
+        defer { unsetenv("LUCID_MEMORY_LIMIT_MB") }
+        var rng = RandomGenerator(seed: 0)
+        XCTAssertEqual(message { _ = try UNet(config, rng: &rng) }, "UNetConfig: invalid argument: its convolution weights (kernel 7, "
+                       + "3-D, 66 filters doubling over 2 levels, 9 convolutions per level) needs 0.423 GiB, more than the 0.25 GiB of memory available")
     }
 }

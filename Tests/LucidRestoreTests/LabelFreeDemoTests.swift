@@ -2,25 +2,19 @@ import Foundation
 import LucidCore
 import LucidImaging
 @testable import LucidRestore
+import LucidTestSupport
 import XCTest
 
 /// Label-free prediction on the synthetic brightfield generator: a short training learns the
 /// nuclei, and `lucid demo labelfree` writes its files.
 final class LabelFreeDemoTests: XCTestCase {
-    private func tempDir() throws -> String {
-        let dir = NSTemporaryDirectory() + "lucid-lfdemo-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
-
     /// 150 steps of a small U-Net (about a second and a half of CPU) on four 128 × 128 generator
     /// pairs predict the held-out fifth pair's nuclei with r ≈ 0.75, where the brightfield image
     /// itself (the nuclei absorb a little) has r ≈ 0.33. The bounds (r ≥ 0.6 and 0.3 above the
     /// brightfield's |r|) leave room for other float summation orders yet fail for a net that
     /// learned only the brightfield's contrast, or nothing (r ≈ 0).
     func testShortTrainingPredictsHeldOutNucleiFromBrightfield() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         let split = try SyntheticBrightfield(shape: [128, 128], seed: 7).writeDataset(to: dir, count: 5)
         XCTAssertEqual(split.test, 1)
         let recipe = try Recipe.parse(yaml: """
@@ -46,7 +40,7 @@ final class LabelFreeDemoTests: XCTestCase {
     /// The demo with a tiny budget: the dataset, the checkpoint, the three stacks (two held-out
     /// pairs along T), the figure (two rows of three panels) and metrics.json agreeing with the result.
     func testDemoWritesItsFiles() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         var demo = LabelFreeDemo()
         demo.output = "\(dir)/out"
         demo.shape = [64, 64]
@@ -90,8 +84,8 @@ final class LabelFreeDemoTests: XCTestCase {
         XCTAssertEqual(metrics["steps"] as? Int, 3)
         let checkpoint = try Checkpoint.load(directory: "\(dir)/out/checkpoint")
         XCTAssertEqual(checkpoint.metadata.step, 3)
-        XCTAssertEqual(checkpoint.metadata.model.firstFilters, 16)
-        XCTAssertEqual(checkpoint.metadata.model.depth, 2)
+        XCTAssertEqual(try checkpoint.metadata.unet().firstFilters, 16)
+        XCTAssertEqual(try checkpoint.metadata.unet().depth, 2)
         XCTAssertEqual(metrics["shape"] as? [Int], [64, 64])
     }
 

@@ -4,18 +4,12 @@ import LucidCore
 import LucidImaging
 import LucidNN
 @testable import LucidRestore
+import LucidTestSupport
 import XCTest
 
 /// Label-free prediction: the manifest, training from it, per-image normalization, resampling,
 /// tiled prediction of an fnet-style net, and Pearson r.
 final class LabelFreeTests: XCTestCase {
-    private func tempDir() throws -> String {
-        let dir = NSTemporaryDirectory() + "lucid-labelfree-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
-
     /// A "brightfield" signal (an offset, scaled specimen) and its "fluorescence" target (a
     /// nonlinear function of the same specimen), both written as float32 TIFFs.
     private func writePair(_ dir: String, _ name: String, shape: [Int], seed: UInt64, pixelSize: Double? = nil) throws {
@@ -51,13 +45,13 @@ final class LabelFreeTests: XCTestCase {
     func testContractRecipeAndLabelFreeDefaults() throws {
         let r = try Recipe.parse(yaml: Self.contractRecipe)
         XCTAssertEqual(r.data.source, .manifest("pairs.csv"))
-        XCTAssertEqual(r.data.normalize, NormalizationRecipe(mode: .meanstd, perImage: true))
-        XCTAssertEqual(r.data.targetNormalize, NormalizationRecipe(mode: .meanstd, perImage: true))
-        XCTAssertTrue(r.data.normalize.normalization.perImage)
+        XCTAssertEqual(r.data.normalize, Normalization(method: .meanStd, perImage: true))
+        XCTAssertEqual(r.data.targetNormalize, Normalization(method: .meanStd, perImage: true))
+        XCTAssertTrue(r.data.normalize.perImage)
         XCTAssertNil(r.data.pixelSize)
-        XCTAssertEqual(r.settings, .labelfree(LabelFreeSettings(loss: .mse)))
+        XCTAssertEqual(r.method as? LabelFree, LabelFree(loss: .mse))
         XCTAssertEqual(r.training.optimizer, .adam)
-        XCTAssertEqual(r.training.schedule.kind, Schedule.Kind.none)
+        XCTAssertEqual(r.training.schedule.kind, LearningRateSchedule.Kind.none)
         XCTAssertEqual(try Recipe.parse(yaml: r.yaml()), r)
 
         // fnet's net and patch; target normalization and resampling keys; lr default 1e-3.
@@ -69,16 +63,19 @@ final class LabelFreeTests: XCTestCase {
             """)
         XCTAssertEqual(fnet.data.patch, [32, 64, 64])
         XCTAssertEqual(fnet.training.lr, 1e-3)
-        XCTAssertEqual(fnet.data.targetNormalize, NormalizationRecipe(mode: .percentile, perImage: false))
+        XCTAssertEqual(fnet.data.targetNormalize, Normalization(method: .percentile, perImage: false))
         XCTAssertEqual(fnet.data.pixelSize, 0.29)
         XCTAssertEqual(fnet.data.sourcePixelSize, 0.108)
-        XCTAssertEqual(fnet.model, ModelRecipe(kind: .fnet, depth: 4, filters: 32, kernel: 3, norm: .batch, pooling: .conv,
-                                               upsampling: .transpose))
+        XCTAssertEqual(fnet.model.kind, .fnet)
+        XCTAssertEqual([fnet.model.unet.depth, fnet.model.unet.firstFilters, fnet.model.unet.kernel], [4, 32, 3])
+        XCTAssertEqual(fnet.model.unet.norm, .batch)
+        XCTAssertEqual(fnet.model.unet.pooling, .strideConv)
+        XCTAssertEqual(fnet.model.unet.upsampling, .transposed)
         XCTAssertEqual(try Recipe.parse(yaml: fnet.yaml()), fnet)
-        var config = try TrainingMethod.networkConfig(fnet, spatialRank: 3, inChannels: 1, outChannels: 1)
+        var config = try networkConfig(fnet, spatialRank: 3, inChannels: 1, outChannels: 1)
         var preset = UNetConfig.fnet3D
         XCTAssertEqual(config, preset)
-        config = try TrainingMethod.networkConfig(try Recipe.parse(yaml: "method: labelfree\ndata: {manifest: m.csv}\nmodel: {kind: fnet, depth: 2}\n"),
+        config = try networkConfig(try Recipe.parse(yaml: "method: labelfree\ndata: {manifest: m.csv}\nmodel: {kind: fnet, depth: 2}\n"),
                                                   spatialRank: 2, inChannels: 1, outChannels: 3)
         preset.dims = 2
         preset.depth = 2
@@ -110,7 +107,7 @@ final class LabelFreeTests: XCTestCase {
         let three = try Recipe.load(path: folder.appendingPathComponent("labelfree-3d.yaml").path)
         XCTAssertEqual(three.model.kind, .fnet)
         XCTAssertEqual(three.data.patch, [32, 64, 64])
-        XCTAssertEqual(try TrainingMethod.networkConfig(three, spatialRank: 3, inChannels: 1, outChannels: 1), .fnet3D)
+        XCTAssertEqual(try networkConfig(three, spatialRank: 3, inChannels: 1, outChannels: 1), .fnet3D)
         for recipe in [two, three] {
             XCTAssertEqual(recipe.data.normalize.perImage, true)
             XCTAssertEqual(recipe.data.targetNormalize?.perImage, true)
@@ -141,7 +138,7 @@ final class LabelFreeTests: XCTestCase {
 
     /// Every manifest mistake is one line naming the manifest, the line and the cause.
     func testManifestErrorsNameTheLineAndCause() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try writePair(dir, "a", shape: [32, 32], seed: 1)
         try Image(data: Tensor(zeros: [32, 40]), axes: "YX").write(to: "\(dir)/wide.tif")
         try Image(data: PredictionTests.random([2, 32, 32], seed: 2), axes: "CYX").write(to: "\(dir)/two.tif")
@@ -196,7 +193,7 @@ final class LabelFreeTests: XCTestCase {
 
     /// Without a manifest, signal and target files pair by name as for CARE (all of them train).
     func testFoldersMatchedByName() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         for sub in ["bf", "fluo"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true) }
         for (name, seed) in [("a", UInt64(1)), ("b", 2)] {
             try writePair(dir, name, shape: [24, 24], seed: seed)
@@ -227,7 +224,7 @@ final class LabelFreeTests: XCTestCase {
     /// logs validation Pearson r, records per-image normalization, and its checkpoint predicts
     /// whole images whose result does not move when the input is rescaled.
     func testTrainsFromAManifestAndPredictsWithPerImageNormalization() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         for (name, seed) in [("a", UInt64(1)), ("b", 2), ("c", 3)] { try writePair(dir, name, shape: [72, 80], seed: seed) }
         try write("signal,target,split\ns-a.tif,t-a.tif,train\ns-b.tif,t-b.tif,train\ns-c.tif,t-c.tif,val\nmissing.tif,t-x.tif,test\n",
                   to: "\(dir)/pairs.csv")
@@ -247,13 +244,14 @@ final class LabelFreeTests: XCTestCase {
 
         let summary = try train(recipe)
         XCTAssertEqual(summary.step, 4)
-        XCTAssertEqual(summary.validationPearson.map(\.step), [2, 4])
-        XCTAssertTrue(summary.validationPearson.allSatisfy { $0.pearson.count == 1 && abs($0.pearson[0]) <= 1 })
+        XCTAssertEqual(summary.metricColumns, ["val_pearson"])
+        XCTAssertEqual(summary.validationMetrics.map(\.step), [2, 4])
+        XCTAssertTrue(summary.validationMetrics.allSatisfy { $0.values.count == 1 && abs($0.values[0]) <= 1 })
         let csv = try String(contentsOfFile: "\(dir)/run/metrics.csv", encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(csv[0], "step,loss,val_loss,val_pearson,lr,patches_per_s,elapsed")
         XCTAssertEqual(csv[1].split(separator: ",", omittingEmptySubsequences: false).count, 7)
         let row2 = csv[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        XCTAssertEqual(Double(row2[3]), summary.validationPearson[0].pearson[0])
+        XCTAssertEqual(Double(row2[3]), summary.validationMetrics[0].values[0])
 
         let ckpt = try Checkpoint.load(directory: "\(dir)/run")
         XCTAssertEqual(ckpt.metadata.method, "labelfree")
@@ -290,7 +288,7 @@ final class LabelFreeTests: XCTestCase {
     /// one; prediction then takes that channel from multi-channel files (as if the file held it
     /// alone) and refuses files without it. Checkpoints without the record use files whole.
     func testPredictionTakesTheSignalChannelsOfTheManifest() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         let shape = [40, 48]
         let planes = try (0..<3).map { try SyntheticSpecimen(shape: shape, seed: 20 + UInt64($0)).render().map { 100 + 500 * $0 } }
         try Image(data: try Tensor.concat(planes.map { try $0.reshaped([1] + shape) }, axis: 0), axes: "CYX")
@@ -338,7 +336,7 @@ final class LabelFreeTests: XCTestCase {
     /// train as output channels of one fnet-style 3-D net at another pixel size; prediction
     /// writes a C axis on the input's grid.
     func testSeveralTargetsAndResamplingIn3D() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         let shape = [8, 40, 48]
         try writePair(dir, "a", shape: shape, seed: 4, pixelSize: 0.1)
         let channels = try (0..<3).map { try SyntheticSpecimen(shape: shape, seed: 10 + UInt64($0)).render() }
@@ -361,17 +359,17 @@ final class LabelFreeTests: XCTestCase {
         XCTAssertLessThan(PredictionTests.maxDifference(try data.sources[0][1].slice(axis: 0, range: 0..<1).reshaped([8, 20, 24]), z), 1e-4)
 
         let summary = try train(recipe)
-        XCTAssertEqual(summary.validationPearson.map { $0.pearson.count }, [3])
+        XCTAssertEqual(summary.validationMetrics.map { $0.values.count }, [4])
         let csv = try String(contentsOfFile: "\(dir)/run/metrics.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(csv[0], "step,loss,val_loss,val_pearson,val_pearson_0,val_pearson_1,val_pearson_2,lr,patches_per_s,elapsed")
         for row in csv.dropFirst() { XCTAssertEqual(row.split(separator: ",", omittingEmptySubsequences: false).count, 10, "\(row)") }
-        let r = summary.validationPearson[0].pearson
-        XCTAssertEqual(csv[2].split(separator: ",").dropFirst(3).prefix(4).compactMap { Double($0) },
-                       [r.reduce(0, +) / 3] + r)
+        let values = summary.validationMetrics[0].values, r = Array(values.dropFirst())
+        XCTAssertEqual(values[0], r.reduce(0, +) / 3, accuracy: 1e-12)
+        XCTAssertEqual(csv[2].split(separator: ",").dropFirst(3).prefix(4).compactMap { Double($0) }, values)
         let ckpt = try Checkpoint.load(directory: "\(dir)/run")
         XCTAssertEqual(ckpt.metadata.pixelSize, 0.2)
-        XCTAssertEqual(ckpt.metadata.model.outChannels, 3)
-        XCTAssertEqual(ckpt.metadata.model.outputKernel, 3)
+        XCTAssertEqual(try ckpt.metadata.unet().outChannels, 3)
+        XCTAssertEqual(try ckpt.metadata.unet().outputKernel, 3)
         let restorer = try ImagePredictor(checkpoint: ckpt)
         let out = try restorer.predict(try Image.read("\(dir)/s-a.tif"))
         XCTAssertEqual(out.axes, "CZYX")
@@ -387,7 +385,7 @@ final class LabelFreeTests: XCTestCase {
     /// running statistics in evaluation mode), through the label-free image path.
     func testTiledPredictionOfAnFnetNetEqualsTheWholeVolume() throws {
         let recipe = try Recipe.parse(yaml: "method: labelfree\ndata: {manifest: m.csv, axes: ZYX, patch: [16, 16, 16]}\nmodel: {kind: fnet, depth: 2, filters: 4}\n")
-        let config = try TrainingMethod.networkConfig(recipe, spatialRank: 3, inChannels: 1, outChannels: 2)
+        let config = try networkConfig(recipe, spatialRank: 3, inChannels: 1, outChannels: 2)
         var rng = RandomGenerator(seed: 7)
         let net = try UNet(config, rng: &rng)
         // Running statistics away from their initial values.
@@ -490,38 +488,16 @@ private extension Tensor {
 
 /// The contract recipe through the built `lucid` binary: train, predict, evaluate.
 final class LabelFreeCommandLineTests: XCTestCase {
-    /// The `lucid` binary next to the test bundle in the build folder.
-    private var binary: URL? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? Bundle.main.bundlePath)
-        while dir.path != "/" {
-            dir.deleteLastPathComponent()
-            let candidate = dir.appendingPathComponent("lucid")
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDir), !isDir.boolValue { return candidate }
-        }
-        return nil
-    }
-
     /// Runs `lucid args` in `dir`; stdout and stderr apart.
     private func lucid(_ args: [String], in dir: String) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let (out, err) = (Pipe(), Pipe())
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let r = try runLucid(args, in: URL(fileURLWithPath: dir))
+        return (r.status, r.out, r.err)
     }
 
     /// `lucid demo labelfree` is its own command and `lucid demo` still the Noise2Self demo
     /// (their argument checks answer before anything runs).
     func testDemoSpellings() throws {
-        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
+        guard lucidBinary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
         let dir = NSTemporaryDirectory()
         var r = try lucid(["demo", "labelfree", "--shape", "32,32", "-o", "unused"], in: dir)
         XCTAssertNotEqual(r.status, 0)
@@ -536,7 +512,7 @@ final class LabelFreeCommandLineTests: XCTestCase {
     }
 
     func testContractRecipeTrainsPredictsAndEvaluates() throws {
-        guard binary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
+        guard lucidBinary != nil else { throw XCTSkip("the lucid binary is not built next to the tests") }
         let dir = NSTemporaryDirectory() + "lucid-labelfree-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

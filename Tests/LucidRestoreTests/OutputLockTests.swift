@@ -1,12 +1,13 @@
 import Foundation
 import LucidCore
 import LucidImaging
+import LucidTestSupport
 import XCTest
 @testable import LucidRestore
 
 /// One training run at a time per checkpoint folder.
 final class OutputLockTests: XCTestCase {
-    private func folder() throws -> String { try temporaryFolder(self, prefix: "lucid-lock") }
+    private func folder() throws -> String { try temporaryFolder(self).path }
 
     func testASecondLockIsRefusedUntilTheFirstIsReleased() throws {
         let dir = try folder()

@@ -95,7 +95,7 @@ final class PredictionRunTests: XCTestCase {
         let net = try PredictionTests.tinyNet(dims: 2, seed: 11)
         let norm = LucidImaging.Normalization(method: .meanStd, offset: 100, scale: 20)
         let metadata = CheckpointMetadata(
-            method: "noise2self", recipe: "{}", model: net.config, normalization: norm, targetNormalization: nil,
+            method: "noise2self", recipe: try Recipe.parse(yaml: "method: noise2self\ndata: {train: a.tif}\n").json(), model: net.config, normalization: norm, targetNormalization: nil,
             axes: "YX", spatialRank: 2, step: 1, bestValidationLoss: nil, bestStep: nil, dataFiles: [],
             training: TrainingState(seed: 0, learningRate: 1e-3, plateau: nil, validationsWithoutImprovement: 0, elapsedSeconds: 0))
         try Checkpoint.save(to: path("ckpt"), metadata: metadata, last: net.stateDict(), best: nil,

@@ -217,7 +217,9 @@ final class PredictionTests: XCTestCase {
         // Mean = input, log-scale = 0: the scale is 1 in normalized units, i.e. the norm's scale.
         let model: TiledPredictor.Model = { x in try Tensor.concat([x, Tensor(zeros: x.shape)], axis: 1) }
         let norm = LucidImaging.Normalization(method: .meanStd, offset: 10, scale: 4)
-        let restorer = ImagePredictor(model: model, config: config, normalization: norm)
+        let head = CARE(loss: .laplace, probabilistic: true).predictionHead(config)
+        XCTAssertEqual(head.intensityChannels, 1)
+        let restorer = ImagePredictor(model: model, config: config, head: head, normalization: norm)
         let data = Self.random([2, 12, 10], seed: 2)
         let out = try restorer.predict(Image(data: data, axes: "ZYX"))
         XCTAssertEqual(out.axes, "CZYX")

@@ -1,3 +1,5 @@
+import LucidImaging
+import LucidNN
 import XCTest
 @testable import LucidRestore
 
@@ -8,46 +10,51 @@ let recipesFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 final class RecipeTests: XCTestCase {
     func testMinimalRecipeGetsDefaults() throws {
         let r = try Recipe.parse(yaml: "method: noise2void\ndata: {train: stacks/*.tif}\n")
-        XCTAssertEqual(r.method, .noise2void)
+        XCTAssertEqual(r.methodName, "noise2void")
         XCTAssertEqual(r.data.source, .noisy(train: "stacks/*.tif"))
         XCTAssertEqual(r.data.axes, .yx)
         XCTAssertEqual(r.data.patch, [64, 64])
         XCTAssertEqual(r.data.validation, 0.1)
-        XCTAssertEqual(r.data.normalize, NormalizationRecipe(mode: .percentile, low: 1, high: 99.8, clip: false))
-        XCTAssertEqual(r.data.normalize.normalization, .percentile(low: 1, high: 99.8, clip: false))
+        XCTAssertEqual(r.data.normalize, .percentile(low: 1, high: 99.8, clip: false))
         XCTAssertTrue(r.data.augment)
-        XCTAssertEqual(r.settings, .noise2void(Noise2VoidSettings(pixelFraction: 0.002, neighborhood: 5, n2v2: false,
-                                                                   replacement: .uniform)))
-        XCTAssertEqual(r.model, ModelRecipe(kind: .unet, depth: 2, filters: 32, kernel: 3, residual: false, norm: .none,
-                                            pooling: .max, upsampling: .nearest, convsPerLevel: 2,
-                                            probabilistic: false, dropout: 0))
+        XCTAssertEqual(r.method as? Noise2Void, Noise2Void(masker: BlindSpotMasker(pixelFraction: 0.002, neighborhood: 5,
+                                                                                   replacement: .uniform), n2v2: false))
+        XCTAssertEqual(r.model.kind, .unet)
+        let u = r.model.unet
+        XCTAssertEqual([u.depth, u.firstFilters, u.kernel, u.convsPerLevel], [2, 32, 3, 2])
+        XCTAssertEqual(u.residual, false)
+        XCTAssertEqual(u.norm, .none)
+        XCTAssertEqual(u.pooling, .max)
+        XCTAssertEqual(u.upsampling, .nearest)
+        XCTAssertEqual(u.probabilistic, false)
+        XCTAssertEqual(u.dropout, 0)
         XCTAssertEqual(r.training.steps, 4000)
         XCTAssertEqual(r.training.batch, 16)
         XCTAssertEqual(r.training.lr, 4e-4)
         XCTAssertEqual(r.training.seed, 0)
         XCTAssertEqual(r.training.optimizer, .adam)
         XCTAssertEqual(r.training.weightDecay, 0)
-        XCTAssertEqual(r.training.schedule, Schedule(kind: .plateau, factor: 0.5, every: 1000, patience: 10, warmup: 0))
+        XCTAssertEqual(r.training.schedule, LearningRateSchedule(kind: .plateau, factor: 0.5, every: 1000, patience: 10, warmup: 0))
         XCTAssertEqual(r.training.validateEvery, 200)
-        XCTAssertEqual(r.training.patience, 0)
+        XCTAssertEqual(r.training.earlyStopping.patience, 0)
         XCTAssertEqual(r.training.clipNorm, 0)
         XCTAssertEqual(r.output, "Checkpoints/noise2void")
     }
 
     func testMethodDependentDefaults() throws {
         let n2s = try Recipe.parse(yaml: "method: noise2self\ndata: {train: a.tif, axes: ZYX}\n")
-        XCTAssertEqual(n2s.settings, .noise2self(Noise2SelfSettings(grid: 4, replacement: .interpolate)))
+        XCTAssertEqual(n2s.method as? Noise2Self, Noise2Self(masker: GridMasker(grid: 4, replacement: .interpolate)))
         XCTAssertEqual(n2s.data.patch, [16, 64, 64])
         let n2v2 = try Recipe.parse(yaml: "method: noise2void\ndata: {train: a.tif}\nnoise2void: {n2v2: true}\n")
-        XCTAssertEqual(n2v2.model.pooling, .maxblur)
-        XCTAssertEqual(n2v2.settings, .noise2void(Noise2VoidSettings(n2v2: true, replacement: .median)))
+        XCTAssertEqual(n2v2.model.unet.pooling, .maxBlur)
+        XCTAssertEqual(n2v2.method as? Noise2Void, Noise2Void(masker: BlindSpotMasker(replacement: .median), n2v2: true))
         let care = try Recipe.parse(yaml: "method: care\ndata: {input: a/*.tif, target: b/*.tif}\ncare: {loss: laplace}\n")
-        XCTAssertEqual(care.settings, .care(CARESettings(loss: .laplace, probabilistic: true)))
-        XCTAssertTrue(care.model.probabilistic)
+        XCTAssertEqual(care.method as? CARE, CARE(loss: .laplace, probabilistic: true))
+        XCTAssertTrue(care.model.unet.probabilistic)
         XCTAssertEqual(care.data.source, .paired(input: "a/*.tif", target: "b/*.tif"))
         let adamw = try Recipe.parse(yaml: "method: noise2noise\ndata: {input: a, target: b}\ntraining: {optimizer: adamw}\n")
         XCTAssertEqual(adamw.training.weightDecay, 0.01)
-        XCTAssertEqual(adamw.settings, .noise2noise(Noise2NoiseSettings(loss: .mse)))
+        XCTAssertEqual(adamw.method as? Noise2Noise, Noise2Noise(loss: .mse))
     }
 
     /// The contract example: one template listing every data key validates as written.
@@ -80,7 +87,7 @@ final class RecipeTests: XCTestCase {
         training: {steps: 4000, batch: 16, lr: 4.0e-4, seed: 0}
         """)
         XCTAssertEqual(labelfree.data.source, .manifest("pairs.csv"))
-        XCTAssertEqual(labelfree.settings, .labelfree(LabelFreeSettings(loss: .mse)))
+        XCTAssertEqual(labelfree.method as? LabelFree, LabelFree(loss: .mse))
     }
 
     func testSimulatedCARE() throws {
@@ -104,10 +111,11 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(Set(files), Set(names.map { $0 + ".yaml" }))
         for file in files {
             let recipe = try Recipe.load(path: recipesFolder.appendingPathComponent(file).path)
-            let expected: RestorationMethod = file.hasPrefix("labelfree") ? .labelfree
-                : file == "demo.yaml" ? .noise2self
-                : RestorationMethod(rawValue: String(file.dropLast(5)).replacingOccurrences(of: "-simulated", with: ""))!
-            XCTAssertEqual(recipe.method, expected, file)
+            let expected = file.hasPrefix("labelfree") ? "labelfree"
+                : file == "demo.yaml" ? "noise2self"
+                : String(file.dropLast(5)).replacingOccurrences(of: "-simulated", with: "")
+            XCTAssertNotNil(Methods.named(expected), file)
+            XCTAssertEqual(recipe.methodName, expected, file)
             XCTAssertEqual(recipe.data.patch.count, recipe.data.axes.spatialRank, file)
         }
         let simulated = try Recipe.load(path: recipesFolder.appendingPathComponent("care-simulated.yaml").path)
@@ -124,10 +132,10 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(r.training.steps, 100)
         XCTAssertEqual(r.data.axes, .zyx)
         XCTAssertEqual(r.data.patch, [32, 64, 64])
-        XCTAssertEqual(r.model.pooling, .maxblur)
-        XCTAssertEqual(r.training.schedule, Schedule(kind: .step, every: 50))
+        XCTAssertEqual(r.model.unet.pooling, .maxBlur)
+        XCTAssertEqual(r.training.schedule, LearningRateSchedule(kind: .step, every: 50))
         XCTAssertEqual(r.output, "runs/x")
-        XCTAssertEqual(r.data.normalize.mode, NormalizationRecipe.Mode.none)
+        XCTAssertEqual(r.data.normalize.method, Normalization.Method.none)
         // Later overrides win; a glob that is not valid YAML is taken as a string; an empty value restores the default.
         let s = try Recipe.parse(yaml: base, overrides: ["training.steps=5", "training.steps=6", "data.train=*.tif",
                                                          "output="])
@@ -136,7 +144,7 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(s.output, "Checkpoints/noise2void")
         // Overrides alone can make a recipe.
         let t = try Recipe.parse(yaml: "", overrides: ["method=noise2self", "data.train=x.tif"])
-        XCTAssertEqual(t.method, .noise2self)
+        XCTAssertEqual(t.methodName, "noise2self")
     }
 
     func testResolvedRecipeRoundTrips() throws {
@@ -146,7 +154,7 @@ final class RecipeTests: XCTestCase {
             XCTAssertEqual(try Recipe.parse(yaml: recipe.yaml(), file: "resolved.yaml"), recipe, file)
             XCTAssertEqual(try Recipe.parse(yaml: recipe.json(), file: "resolved.json"), recipe, file)
             let json = try JSONSerialization.jsonObject(with: Data(recipe.json().utf8)) as? [String: Any]
-            XCTAssertEqual(json?["method"] as? String, recipe.method.rawValue, file)
+            XCTAssertEqual(json?["method"] as? String, recipe.methodName, file)
         }
         // Strings that look like other YAML types are quoted so they stay strings.
         var odd = try Recipe.parse(yaml: "method: noise2self\ndata: {train: 'yes'}\noutput: '123'\n")
@@ -178,5 +186,32 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(moved.data.source, .manifest("d/pairs.csv"))
         XCTAssertEqual(moved.output, "out")
         XCTAssertEqual(labelfree.resolvingDataPaths(relativeTo: ""), labelfree)
+    }
+}
+
+/// The key table of Recipes/README.md is the one the code generates.
+final class RecipeKeyTableTests: XCTestCase {
+    func testReadmeTableMatchesTheCode() throws {
+        let readme = try String(contentsOf: recipesFolder.appendingPathComponent("README.md"), encoding: .utf8)
+        let begin = try XCTUnwrap(readme.range(of: "<!-- keys:begin -->\n")), end = try XCTUnwrap(readme.range(of: "<!-- keys:end -->"))
+        XCTAssertEqual(String(readme[begin.upperBound..<end.lowerBound]), Recipe.keyTableMarkdown,
+                       "Recipes/README.md's key table is stale: replace it with the output of `lucid recipe --keys`")
+    }
+
+    func testEveryKeyAParserAllowsIsInTheTable() throws {
+        let keys = Set(Recipe.keyTable.map(\.key))
+        for key in ["data.normalize.per_image", "noise2void.n2v2", "care.probabilistic", "model.convs_per_level",
+                    "training.schedule.warmup", "training.early_stopping.min_delta", "output"] {
+            XCTAssertTrue(keys.contains(key), key)
+        }
+        // Every method's section and every shared section's keys appear, once.
+        XCTAssertEqual(keys.count, Recipe.keyTable.count)
+        for type in Methods.all {
+            for name in type.keyNames { XCTAssertTrue(keys.contains(type.name + "." + name), "\(type.name).\(name)") }
+        }
+        for name in ModelRecipe.keys.names { XCTAssertTrue(keys.contains("model." + name), name) }
+        for name in TrainingRecipe.keys.names where name != "schedule" && name != "early_stopping" {
+            XCTAssertTrue(keys.contains("training." + name), name)
+        }
     }
 }

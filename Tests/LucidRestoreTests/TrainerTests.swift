@@ -3,17 +3,11 @@ import LucidAutograd
 import LucidCore
 import LucidImaging
 import LucidNN
+import LucidTestSupport
 import XCTest
 @testable import LucidRestore
 
 final class TrainerTests: XCTestCase {
-    private func tempDir() throws -> String {
-        let dir = NSTemporaryDirectory() + "lucid-train-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
-
     /// A noisy synthetic specimen (Poisson-like Gaussian noise around 20 photons), written as float32 TIFF.
     @discardableResult
     private func writeNoisy(_ path: String, shape: [Int], seed: UInt64, axes: String? = nil) throws -> Tensor {
@@ -42,10 +36,10 @@ final class TrainerTests: XCTestCase {
     }
 
     private func run(_ recipe: Recipe, output: String? = nil, resume: Bool = false,
-                     before: ((Int, UNet) -> Void)? = nil) throws -> TrainingSummary {
+                     before: ((Int, any ImageModel) -> Void)? = nil) throws -> TrainingSummary {
         let trainer = Trainer(recipe: recipe, output: output, resume: resume)
         trainer.showProgress = false
-        trainer.beforeStep = before
+        if let before { trainer.extraCallbacks = [BeforeStep(before)] }
         return try trainer.run()
     }
 
@@ -145,7 +139,7 @@ final class TrainerTests: XCTestCase {
     // MARK: - training from recipes
 
     func testNoise2SelfTrainsFromTIFFFiles() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 1)
         try writeNoisy(dir + "/noisy/b.tif", shape: [40, 56], seed: 2)
@@ -180,7 +174,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func testNoise2Void3DTrainsFromAStack() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try writeNoisy(dir + "/stack.tif", shape: [12, 32, 32], seed: 4)
         let yaml = """
             method: noise2void
@@ -195,14 +189,14 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(summary.losses.allSatisfy(\.isFinite))
         let ckpt = try Checkpoint.load(directory: dir + "/out")
         XCTAssertEqual(ckpt.metadata.spatialRank, 3)
-        XCTAssertEqual(ckpt.metadata.model.dims, 3)
-        XCTAssertEqual(ckpt.metadata.model.pooling, .maxBlur)
-        XCTAssertFalse(ckpt.metadata.model.skipTop)
+        XCTAssertEqual(try ckpt.metadata.unet().dims, 3)
+        XCTAssertEqual(try ckpt.metadata.unet().pooling, .maxBlur)
+        XCTAssertFalse(try ckpt.metadata.unet().skipTop)
         XCTAssertNoThrow(try ckpt.makeModel(weights: .last))
     }
 
     func testPairedMethodsMatchFilesByName() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         for sub in ["low", "high"] {
             try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
         }
@@ -221,19 +215,62 @@ final class TrainerTests: XCTestCase {
         let s = try run(try recipe(care))
         XCTAssertTrue(s.losses.allSatisfy(\.isFinite))
         let ckpt = try Checkpoint.load(directory: dir + "/care")
-        XCTAssertTrue(ckpt.metadata.model.probabilistic)
+        XCTAssertTrue(try ckpt.metadata.unet().probabilistic)
         XCTAssertNotNil(ckpt.metadata.targetNormalization)
         let n2n = care.replacingOccurrences(of: "method: care", with: "method: noise2noise")
             .replacingOccurrences(of: "care: {probabilistic: true}", with: "noise2noise: {loss: mse}")
             .replacingOccurrences(of: "output: \(dir)/care", with: "output: \(dir)/n2n")
         XCTAssertEqual(try run(try recipe(n2n)).step, 2)
-        XCTAssertNil(try Checkpoint.load(directory: dir + "/n2n").metadata.targetNormalization)
+        // Noise2Noise records its targets' normalization too: a second acquisition may be brighter.
+        XCTAssertNotNil(try Checkpoint.load(directory: dir + "/n2n").metadata.targetNormalization)
+    }
+
+    /// CARE predicts in its targets' intensities, even when they are far from the input's: a
+    /// clean target 3× as bright as its noisy input, plus an offset.
+    func testCAREPredictsInTheTargetsIntensities() throws {
+        let dir = try temporaryFolder(self).path
+        for sub in ["low", "high"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true) }
+        var rng = RandomGenerator(seed: 4)
+        let clean = try SyntheticSpecimen(shape: [96, 96], seed: 3).render()
+        let noisy = clean.map { 30 * $0 + 5 + 2 * rng.normal() }
+        let target = clean.map { 90 * $0 + 400 }
+        try Image(data: noisy, axes: "YX").write(to: "\(dir)/low/a.tif")
+        try Image(data: target, axes: "YX").write(to: "\(dir)/high/a.tif")
+        let r = try recipe("""
+            method: care
+            data: {input: "\(dir)/low/*.tif", target: "\(dir)/high/*.tif", patch: [32, 32], validation: 0.1}
+            model: {depth: 1, filters: 8}
+            training: {steps: 200, batch: 8, lr: 2.0e-3, validate_every: 100}
+            output: \(dir)/care
+            """)
+        _ = try run(r)
+        let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: dir + "/care"))
+        let prediction = try restorer.predict(Image(data: noisy, axes: "YX")).data
+        // The best affine map from prediction to target is close to the identity.
+        let (slope, intercept) = Self.affineFit(prediction.scalars, target.scalars)
+        XCTAssertEqual(slope, 1, accuracy: 0.08, "target ≈ \(slope) · prediction + \(intercept)")
+        XCTAssertEqual(Double(prediction.scalars.reduce(0, +)) / Double(prediction.count),
+                       Double(target.scalars.reduce(0, +)) / Double(target.count), accuracy: 6)
+        // A twice as bright input (percentiles refitted) predicts twice as bright targets.
+        let brighter = try restorer.predict(Image(data: noisy.map { 2 * $0 }, axes: "YX")).data
+        let (twice, _) = Self.affineFit(prediction.scalars.map { 2 * $0 }, brighter.scalars)
+        XCTAssertEqual(twice, 1, accuracy: 1e-3)
+    }
+
+    /// Least-squares `y ≈ slope · x + intercept`.
+    static func affineFit(_ x: [Float], _ y: [Float]) -> (Double, Double) {
+        let n = Double(x.count)
+        let mx = x.reduce(0.0) { $0 + Double($1) } / n, my = y.reduce(0.0) { $0 + Double($1) } / n
+        var sxy = 0.0, sxx = 0.0
+        for (a, b) in zip(x, y) { sxy += (Double(a) - mx) * (Double(b) - my); sxx += (Double(a) - mx) * (Double(a) - mx) }
+        let slope = sxy / sxx
+        return (slope, my - slope * mx)
     }
 
     /// CARE on pairs simulated from clean targets: inputs blurred and noisy, aligned with their
     /// targets, reproducible from the seed; the recipe's pooling and dropout reach the network.
     func testCARETrainsOnSimulatedPairs() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: "\(dir)/high", withIntermediateDirectories: true)
         let clean = try SyntheticSpecimen(shape: [48, 48], seed: 5).render()
         try Image(data: LucidImaging.Normalization(method: .meanStd, offset: 10, scale: 500).invert(clean), axes: "YX")
@@ -280,8 +317,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(summary.step, 3)
         XCTAssertTrue(summary.losses.allSatisfy(\.isFinite))
         let ckpt = try Checkpoint.load(directory: dir + "/out")
-        XCTAssertEqual(ckpt.metadata.model.pooling, .strideConv)
-        XCTAssertEqual(ckpt.metadata.model.dropout, 0.1)
+        XCTAssertEqual(try ckpt.metadata.unet().pooling, .strideConv)
+        XCTAssertEqual(try ckpt.metadata.unet().dropout, 0.1)
         XCTAssertNotNil(ckpt.metadata.targetNormalization)
         XCTAssertNoThrow(try ckpt.makeModel(weights: .best))
     }
@@ -309,7 +346,7 @@ final class TrainerTests: XCTestCase {
     /// An interrupted run (SIGINT) resumed from its checkpoint reproduces the uninterrupted run's
     /// losses, validation losses and final weights exactly.
     func testResumeReproducesTheUninterruptedRun() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 7)
         let yaml = """
@@ -361,7 +398,7 @@ final class TrainerTests: XCTestCase {
     /// Early stopping ends the run after `patience` validations without improvement; the best
     /// weights stay those of the best validation.
     func testEarlyStoppingKeepsTheBestWeights() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 1)
         let r = try recipe(n2sRecipe(dir, steps: 20), ["training.validate_every=1", "training.early_stopping.patience=2",
@@ -379,7 +416,7 @@ final class TrainerTests: XCTestCase {
 
     /// A NaN loss stops training with a clear message and keeps the last good checkpoint.
     func testNonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         try writeNoisy(dir + "/noisy/a.tif", shape: [48, 48], seed: 1)
         let r = try recipe(n2sRecipe(dir, steps: 10), ["training.validate_every=2"])
@@ -402,7 +439,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func testBadInputErrorsNameTheFileAndCause() throws {
-        let dir = try tempDir()
+        let dir = try temporaryFolder(self).path
         try FileManager.default.createDirectory(atPath: dir + "/noisy", withIntermediateDirectories: true)
         // Patch larger than the image.
         try writeNoisy(dir + "/noisy/small.tif", shape: [16, 24], seed: 1)

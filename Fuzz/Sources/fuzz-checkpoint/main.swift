@@ -13,7 +13,8 @@ let fixture: String = {
     config.firstFilters = 4
     var rng = RandomGenerator(seed: 1)
     let net = try! UNet(config, rng: &rng)
-    let meta = CheckpointMetadata(method: "noise2self", recipe: "{}", model: config,
+    let recipe = try! Recipe.parse(yaml: "method: noise2self\ndata: {train: a.tif, patch: [32, 32]}\n").json()
+    let meta = CheckpointMetadata(method: "noise2self", recipe: recipe, model: config,
                                   normalization: .percentile(), targetNormalization: nil, axes: "YX", spatialRank: 2,
                                   step: 2, bestValidationLoss: 0.5, bestStep: 2, dataFiles: [],
                                   training: TrainingState(seed: 1, learningRate: 1e-3, plateau: nil,
@@ -32,7 +33,7 @@ let fixture: String = {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCheckpoint(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let dir = fixture
-    FileManager.default.createFile(atPath: dir + "/lucid.json", contents: Data(bytes: data, count: size))
+    _ = FileManager.default.createFile(atPath: dir + "/lucid.json", contents: Data(bytes: data, count: size))
     do {
         let checkpoint = try Checkpoint.load(directory: dir)
         _ = try ImagePredictor(checkpoint: checkpoint, weights: .best)
