@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG = -c release
-APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev pkg-config
+APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev pkg-config util-linux
 LUCID = .build/release/lucid
 
 .PHONY: deps build test test-faults test-asan test-tsan fuzz fuzz-seeds demo demo-labelfree bench bench-reference clean
