@@ -17,6 +17,16 @@ final class FuzzRegressionTests: XCTestCase {
                        "pairs.csv line 2: no signal column (columns found: \\n; a manifest needs signal and target)")
     }
 
+    /// `\N` in a double-quoted YAML value is NEL (U+0085), which YAML reads as a line break: the
+    /// resolved recipe's JSON (what checkpoints keep and --resume reads back) wrote it raw, so the
+    /// value came back with a space in its place. The same for U+2028, U+2029 and C1 controls.
+    func testRecipeValuesWithYAMLLineBreakCharactersReadBackFromJSONAndYAML() throws {
+        let recipe = try Recipe.parse(yaml: #"method: noise2self\#ndata: {train: "a\\\NULL\Lb\Pc\x9bd e.tif"}\#n"#)
+        XCTAssertEqual(recipe.data.source, .noisy(train: "a\\\u{85}ULL\u{2028}b\u{2029}c\u{9b}d e.tif"))
+        XCTAssertEqual(try Recipe.parse(yaml: recipe.json(), file: "lucid.json"), recipe)
+        XCTAssertEqual(try Recipe.parse(yaml: recipe.yaml(), file: "recipe.yaml"), recipe)
+    }
+
     /// A lucid.json model of 3-D 7³ kernels, 9 convolutions per level: each convolution fits the
     /// fuzzers' 256 MiB cap but all of them (454 MB) did not, and building it took past the 20 s
     /// timeout. The whole network's weights are now bounded before any is allocated.
