@@ -18,13 +18,16 @@ struct PredictCommand: ParsableCommand {
             data.pixel_size gets each input resampled to it and its output resampled back, and one trained \
             on a manifest's signal_channel takes that channel of each input; --scale target maps label-free \
             z-scores to the training targets' intensities. --ensemble averages the restorations of several \
-            checkpoints (each normalizes and maps back its own way).
+            checkpoints (each normalizes and maps back its own way). \
+            OME-Zarr (NGFF 0.4) inputs are folders ending in .zarr; with an OME-Zarr output (-o NAME.ome.zarr, the \
+            default for them) they are streamed slab by slab with bounded memory, normalization fitted to a sample \
+            of planes for large stacks.
             """)
 
     @Argument(help: "Checkpoint folder written by `lucid train`.")
     var checkpoint: String
 
-    @Argument(help: "Images to restore (files, folders or globs).")
+    @Argument(help: "Images to restore (TIFF or OME-Zarr files, folders or globs).")
     var inputs: [String]
 
     @Option(name: [.short, .customLong("output")], help: "Output file (one input) or folder.")

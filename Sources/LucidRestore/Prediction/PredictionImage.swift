@@ -50,6 +50,9 @@ public struct ImagePredictor {
     /// Map outputs left in per-image normalized units (label-free z-scores) to the training
     /// targets' intensities (`lucid predict --scale target`).
     public var scaleToTarget = false
+    /// A normalization already fitted to the whole image, used instead of fitting one to each
+    /// image `predict` sees (a stack streamed in slabs, whose statistics come from a sample).
+    public var fittedNormalization: LucidImaging.Normalization?
 
     /// A restorer over `model`, a network of architecture `config` whose output `head`
     /// transforms (nil: every channel is an intensity); see `TiledPredictor` for `tile`,
@@ -165,7 +168,7 @@ public struct ImagePredictor {
 
         let stabilized = noiseModel.map { $0.forward(samples) } ?? samples
         let refit = normalization.perImage || normalization.method == .percentile
-        let fitted = refit ? try normalization.fitted(to: stabilized) : normalization
+        let fitted = try fittedNormalization ?? (refit ? normalization.fitted(to: stabilized) : normalization)
         var y = try predictor.predict(fitted.apply(stabilized))
         let k = outputChannels
         if outputNormalization?.perImage != true {

@@ -6,7 +6,7 @@ import LucidImaging
 public struct PredictionError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var reason: String
-    public var description: String { "'\(path)': \(reason)" }
+    public var description: String { "'\(path)': \(reason)".escapingControlCharacters }
 
     public init(path: String, reason: String) {
         self.path = path
@@ -16,29 +16,37 @@ public struct PredictionError: Error, CustomStringConvertible, Equatable {
 
 /// What `lucid predict` does: many input files through one restorer into output files.
 public enum PredictionRun {
-    /// The output file of each input. With one input, `output` is a file unless it is an existing
-    /// folder or ends in `/`; with several it is a folder. Without `output`, each result goes next
-    /// to its input as `NAME.restored.tif`. Throws when an output would replace an input, two
-    /// outputs collide, or the output folder cannot be written (nothing is written then).
+    /// The output file of each input. With one input, `output` is a file (or, ending in `.zarr`,
+    /// an OME-Zarr image) unless it is an existing folder or ends in `/`; with several it is a
+    /// folder. Without `output`, each result goes next to its input as `NAME.restored.tif`
+    /// (`NAME.restored.ome.zarr` for OME-Zarr inputs; in an output folder `NAME.tif` or
+    /// `NAME.ome.zarr`). Throws when an output would replace an input, two outputs collide, or
+    /// the output folder cannot be written (nothing is written then).
     public static func outputPaths(inputs: [String], output: String?) throws -> [String] {
-        func stem(_ p: String) -> String {
-            let name = (p as NSString).lastPathComponent
+        func stem(_ p: String) -> (name: String, suffix: String) {
+            var name = (p as NSString).lastPathComponent
+            while name.hasSuffix("/") { name.removeLast() }
+            let lower = name.lowercased()
+            for ext in [".ome.zarr", ".zarr"] where lower.hasSuffix(ext) { return (String(name.dropLast(ext.count)), ".ome.zarr") }
             let ext = (name as NSString).pathExtension.lowercased()
-            return ext == "tif" || ext == "tiff" ? (name as NSString).deletingPathExtension : name
+            return (ext == "tif" || ext == "tiff" ? (name as NSString).deletingPathExtension : name, ".tif")
         }
         var isDir: ObjCBool = false
         let outputIsFolder = output.map { o in
-            inputs.count > 1 || o.hasSuffix("/") || (FileManager.default.fileExists(atPath: o, isDirectory: &isDir) && isDir.boolValue)
+            inputs.count > 1 || o.hasSuffix("/")
+                || (!OMEZarr.isZarrPath(o) && FileManager.default.fileExists(atPath: o, isDirectory: &isDir) && isDir.boolValue)
         } ?? false
         let paths: [String]
         if let output, outputIsFolder {
-            paths = inputs.map { (output as NSString).appendingPathComponent(stem($0) + ".tif") }
+            paths = inputs.map { (output as NSString).appendingPathComponent(stem($0).name + stem($0).suffix) }
         } else if let output {
             paths = [output]
         } else {
             paths = inputs.map { i in
-                let dir = (i as NSString).deletingLastPathComponent
-                return (dir.isEmpty ? "" : dir + "/") + stem(i) + ".restored.tif"
+                var dir = i
+                while dir.hasSuffix("/") { dir.removeLast() }
+                dir = (dir as NSString).deletingLastPathComponent
+                return (dir.isEmpty ? "" : dir + "/") + stem(i).name + ".restored" + stem(i).suffix
             }
         }
         let canonicalInputs = Set(inputs.map(canonical))
@@ -83,16 +91,29 @@ public enum PredictionRun {
     /// `outputPaths`), as `type` (float32, or uint16 clipped and rounded). Progress lines go to
     /// `log`. `ensemble` adds models whose restorations are averaged with `restorer`'s
     /// (`EnsemblePredictor`). Returns the written paths. Each error names its file; files
-    /// already written stay, the failing one is not written.
+    /// already written stay, the failing one is not written. An OME-Zarr input with an OME-Zarr
+    /// output is streamed slab by slab (`StreamingPrediction`, one model), so it may be larger
+    /// than memory; other OME-Zarr inputs and outputs are read or written whole.
     public static func run(restorer: ImagePredictor, ensemble: [ImagePredictor] = [], inputs: [String], output: String?,
                            as type: PixelType = .float32, log: @escaping (String) -> Void = { _ in }) throws -> [String] {
         let files = try ImageFiles.resolve(inputs)
         let outputs = try outputPaths(inputs: files, output: output)
         var restorers = try EnsemblePredictor([restorer] + ensemble)
         for (k, (file, out)) in zip(files, outputs).enumerated() {
-            let image = try Image.read(file)
             let start = Date()
             let label = "[\(k + 1)/\(files.count)] \((file as NSString).lastPathComponent)"
+            if OMEZarr.isGroup(file) && OMEZarr.isZarrPath(out) {
+                guard ensemble.isEmpty, restorer.noiseModel == nil else {
+                    throw PredictionError(path: file, reason: "an ensemble, or a model trained with data.vst, cannot stream OME-Zarr yet; write a TIFF output (-o NAME.tif)")
+                }
+                var stream = StreamingPrediction(restorer: restorer)
+                stream.progress = { done, total, first, last in log("\(label): slab \(done)/\(total) (planes \(first)–\(last))") }
+                let summary = try stream.run(input: file, output: out, as: type)
+                log(String(format: "%@ → %@ (%.2f s, %d slabs, axes %@ %@)", label, out, Date().timeIntervalSince(start),
+                           summary.slabs, summary.axes, "\(summary.shape)"))
+                continue
+            }
+            let image = try Image.read(file)
             var lastShown = Date.distantPast
             let count = restorers.members.count
             for m in restorers.members.indices {

@@ -74,7 +74,8 @@ public final class Trainer {
         stopRequested = 0
         let t = recipe.training
         let seed = UInt64(truncatingIfNeeded: t.seed)
-        try prepareOutput()
+        let lock = try prepareOutput()
+        defer { withExtendedLifetime(lock) {} }
 
         let data = try TrainingData.load(recipe, seed: seed)
         let digests = try data.files.map(DataFileDigest.of)
@@ -126,7 +127,7 @@ public final class Trainer {
                              progress: progress, validator: validator)
         let history = TrainingHistory()
         loop.callbacks = [NaNGuard(output: output), metrics,
-                          Checkpointer(output: output, metrics: metrics, template: template),
+                          Checkpointer(output: output, metrics: metrics, template: template), ReportWriter(output: output),
                           EarlyStopping(patience: t.earlyStopping.patience), history]
         if showProgress && progress.step < t.steps {
             let from = progress.step > 0 ? " (from step \(progress.step))" : ""
@@ -148,12 +149,10 @@ public final class Trainer {
                                stop: stop, patchesPerSecond: loop.patchesPerSecond, noiseModel: template.noiseModel)
     }
 
-    /// Creates the output folder; refuses to overwrite a checkpoint unless resuming.
-    private func prepareOutput() throws {
+    /// Creates the output folder and takes its lock, which the run holds to its end; refuses to
+    /// overwrite a checkpoint unless resuming.
+    private func prepareOutput() throws -> OutputLock {
         let metadata = joinPath(output, Checkpoint.metadataFile)
-        if !resume && FileManager.default.fileExists(atPath: metadata) {
-            throw TrainingError(message: "\(output): already holds a checkpoint; continue it with --resume or choose another --output")
-        }
         if resume && !FileManager.default.fileExists(atPath: metadata) {
             throw TrainingError(message: "\(output): --resume needs a checkpoint, but \(Checkpoint.metadataFile) is missing")
         }
@@ -165,6 +164,11 @@ public final class Trainer {
         guard access(output, W_OK) == 0 else {
             throw TrainingError(message: "\(output): the output folder is not writable")
         }
+        let lock = try OutputLock(folder: output)
+        if !resume && FileManager.default.fileExists(atPath: metadata) {
+            throw TrainingError(message: "\(output): already holds a checkpoint; continue it with --resume or choose another --output")
+        }
+        return lock
     }
 
     /// Throws unless the checkpoint was trained by the same recipe (the step count may grow) on the same files.
