@@ -24,7 +24,9 @@ Protocol (the references' budget): 1000 steps, batch 8, 64×64 patches with flip
            wavelet and non-local means; the best of the three by PSNR (an oracle choice)
   zeroshot `method: zeroshot` with its defaults on the noisy image alone
 CARE trains on the left 3/4 of the image and is scored on the right 1/4; the other methods are
-scored on the whole image. PSNR with data range 1 against the clean image.
+scored on the whole image. PSNR with data range 1 against the clean image; `offset` is the mean
+of prediction − clean and `slope` the best affine fit clean ≈ slope · prediction + b (1 when the
+prediction has the clean image's intensities).
 --structn2v: Noise2Void with and without `noise2void.struct_mask` on the nuclei image with
 noise correlated along rows; the residual's anisotropy (lag-1 correlation along X minus along
 Y) says how much of the row-correlated noise is left. Every run's result is
@@ -101,10 +103,12 @@ def psnr_of(pred_path, clean, care):
     from skimage.metrics import peak_signal_noise_ratio as psnr
     p = tifffile.imread(pred_path).astype(np.float64)
     c = clean.astype(np.float64)
+    # The best affine map clean ≈ slope · prediction + b over the whole image (1: right intensities).
+    slope = float(np.polyfit(p.ravel(), c.ravel(), 1)[0])
     if care:
         c0 = (3 * c.shape[1]) // 4
         p, c = p[:, c0:], c[:, c0:]
-    return dict(psnr=psnr(c, p, data_range=1.0), offset=float((p - c).mean()))
+    return dict(psnr=psnr(c, p, data_range=1.0), offset=float((p - c).mean()), slope=slope)
 
 
 def run_torch(args, method, noisy, clean_path, seed, pred):
