@@ -94,6 +94,9 @@ public struct CheckpointMetadata: Codable, Sendable {
     /// `signal_channel`); prediction takes them from multi-channel inputs. Nil (also in
     /// checkpoints written before it existed): inputs are used whole.
     public var signalChannels: [Int]?
+    /// The convolution plans the run computed with (`ConvPlanner.exportPlans`), pinned again by
+    /// `--resume` so that a resumed run uses the same kernels and reproduces its losses exactly.
+    public var convolutionPlans: String?
     /// Axes of the training images (`YX`, `ZYX`, `CYX`, `CZYX`).
     public var axes: String
     /// 2 or 3.
@@ -140,7 +143,7 @@ public struct CheckpointMetadata: Codable, Sendable {
 extension CheckpointMetadata {
     enum CodingKeys: String, CodingKey {
         case format, lucidVersion, method, recipe, modelKind, model, normalization, targetNormalization, pixelSize,
-             sourcePixelSize, signalChannels, axes, spatialRank, step, bestValidationLoss, bestStep, dataFiles, training,
+             sourcePixelSize, signalChannels, convolutionPlans, axes, spatialRank, step, bestValidationLoss, bestStep, dataFiles, training,
              files, created
     }
 
@@ -162,6 +165,7 @@ extension CheckpointMetadata {
         pixelSize = try c.decodeIfPresent(Double.self, forKey: .pixelSize)
         sourcePixelSize = try c.decodeIfPresent(Double.self, forKey: .sourcePixelSize)
         signalChannels = try c.decodeIfPresent([Int].self, forKey: .signalChannels)
+        convolutionPlans = try c.decodeIfPresent(String.self, forKey: .convolutionPlans)
         axes = try c.decode(String.self, forKey: .axes)
         spatialRank = try c.decode(Int.self, forKey: .spatialRank)
         step = try c.decode(Int.self, forKey: .step)
@@ -186,6 +190,7 @@ extension CheckpointMetadata {
         try c.encodeIfPresent(pixelSize, forKey: .pixelSize)
         try c.encodeIfPresent(sourcePixelSize, forKey: .sourcePixelSize)
         try c.encodeIfPresent(signalChannels, forKey: .signalChannels)
+        try c.encodeIfPresent(convolutionPlans, forKey: .convolutionPlans)
         try c.encode(axes, forKey: .axes)
         try c.encode(spatialRank, forKey: .spatialRank)
         try c.encode(step, forKey: .step)

@@ -96,6 +96,7 @@ public final class Trainer {
             try model.loadStateDict(try ckpt.weights(.last))
             try optimizer.importState(try ckpt.optimizerState())
             let m = ckpt.metadata
+            if let plans = m.convolutionPlans { ConvPlanner.pin(plans) }
             progress.step = m.step
             progress.savedStep = m.step
             progress.bestValidationLoss = m.bestValidationLoss
