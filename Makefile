@@ -2,7 +2,7 @@
 # 10–100× slower in debug builds.
 SWIFT ?= swift
 CONFIG = -c release
-APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev pkg-config
+APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev pkg-config libopenmpi-dev openmpi-bin
 LUCID = .build/release/lucid
 
 .PHONY: deps build test demo demo-labelfree bench bench-reference clean

@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "LucidOptics", targets: ["LucidOptics"]),
         .library(name: "LucidImaging", targets: ["LucidImaging"]),
         .library(name: "LucidRestore", targets: ["LucidRestore"]),
+        .library(name: "LucidDistributed", targets: ["LucidDistributed"]),
         .executable(name: "lucid", targets: ["lucid"]),
     ],
     dependencies: [
@@ -32,6 +33,8 @@ let package = Package(
                        providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi",
+                       providers: [.apt(["libopenmpi-dev"])]),
 
         .target(name: "LucidCore", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "LucidAutograd", dependencies: ["LucidCore"], swiftSettings: fast),
@@ -43,10 +46,13 @@ let package = Package(
                 dependencies: ["LucidNN", "LucidImaging", "LucidOptics",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fast),
+        // Data-parallel training and split prediction over MPI (Open MPI).
+        .target(name: "LucidDistributed", dependencies: ["LucidRestore", "CMPI"], swiftSettings: fast),
         .executableTarget(
             name: "lucid",
             dependencies: [
                 "LucidCore", "LucidAutograd", "LucidNN", "LucidOptics", "LucidImaging", "LucidRestore",
+                "LucidDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -63,6 +69,8 @@ let package = Package(
         .testTarget(name: "LucidImagingTests", dependencies: ["LucidImaging", "LucidTestSupport"],
                     swiftSettings: fast),
         .testTarget(name: "LucidRestoreTests", dependencies: ["LucidRestore", "LucidTestSupport"],
+                    swiftSettings: fast),
+        .testTarget(name: "LucidDistributedTests", dependencies: ["LucidDistributed", "LucidTestSupport"],
                     swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]

@@ -61,7 +61,9 @@ public final class Variable {
     /// Back-propagates from this variable, seeded with `seed` (ones for a scalar when nil).
     /// Gradients add up in `grad` of every variable that requires them. The graph is released
     /// afterwards (rules and saved activations are freed as soon as they have run).
-    public func backward(seed: Tensor? = nil) throws {
+    /// `gradientReady` is called with each leaf as soon as its gradient is final (data-parallel
+    /// training starts sending it while the rest of the pass runs).
+    public func backward(seed: Tensor? = nil, gradientReady: ((Variable) throws -> Void)? = nil) throws {
         guard requiresGrad else {
             throw TensorError.invalidArgument(op: "backward", detail: "the output does not require gradients (was it computed under noGrad, or from constants only?)")
         }
@@ -109,6 +111,7 @@ public final class Variable {
                 v.parents = []
             } else {
                 v.grad = v.grad.map { Autograd.accumulate($0, g) } ?? g
+                try gradientReady?(v)
             }
         }
     }
