@@ -52,13 +52,13 @@ public final class MPIWorld: ProcessGroup {
         let world = lucid_mpi_comm_world()
         MPI_Comm_set_errhandler(world, lucid_mpi_errors_return())
         var r: Int32 = 0, n: Int32 = 0
-        try MPIWorld.check(MPI_Comm_rank(world, &r), "MPI_Comm_rank", rank: -1)
-        try MPIWorld.check(MPI_Comm_size(world, &n), "MPI_Comm_size", rank: -1)
+        try MPIWorld.check(MPI_Comm_rank(world, &r), "MPI_Comm_rank")
+        try MPIWorld.check(MPI_Comm_size(world, &n), "MPI_Comm_size")
         rank = Int(r)
         size = Int(n)
         func duplicate() throws -> MPI_Comm {
             var c: MPI_Comm? = nil
-            try MPIWorld.check(MPI_Comm_dup(world, &c), "MPI_Comm_dup", rank: Int(r))
+            try MPIWorld.check(MPI_Comm_dup(world, &c), "MPI_Comm_dup")
             MPI_Comm_set_errhandler(c!, lucid_mpi_errors_return())
             return c!
         }
@@ -66,7 +66,7 @@ public final class MPIWorld: ProcessGroup {
         gradientComm = try duplicate()
         var local: MPI_Comm? = nil
         try MPIWorld.check(MPI_Comm_split_type(world, lucid_mpi_comm_type_shared(), r, lucid_mpi_info_null(), &local),
-                           "MPI_Comm_split_type", rank: Int(r))
+                           "MPI_Comm_split_type")
         var lr: Int32 = 0, ln: Int32 = 0
         MPI_Comm_rank(local!, &lr)
         MPI_Comm_size(local!, &ln)
@@ -83,7 +83,7 @@ public final class MPIWorld: ProcessGroup {
         gethostname(&host, 255)
         for (i, c) in host.prefix(63).enumerated() { mine[4 + i] = UInt8(bitPattern: c) }
         var all = [UInt8](repeating: 0, count: 68 * Int(n))
-        try MPIWorld.check(MPI_Allgather(mine, 68, lucid_mpi_char(), &all, 68, lucid_mpi_char(), comm), "MPI_Allgather", rank: Int(r))
+        try MPIWorld.check(MPI_Allgather(mine, 68, lucid_mpi_char(), &all, 68, lucid_mpi_char(), comm), "MPI_Allgather")
         peers = (0..<Int(n)).map { k in
             let bytes = Array(all[(68 * k)..<(68 * k + 68)])
             let pid = bytes[0..<4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
@@ -101,9 +101,9 @@ public final class MPIWorld: ProcessGroup {
         MPIWorld.shared = nil
     }
 
-    /// Prints `message` (prefixed with this rank) and ends the whole job with `MPI_Abort`.
-    public func abort(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("lucid: rank \(rank) of \(size): \(message)\n".utf8))
+    /// Prints `command: rank R of N: error` and ends the whole job with `MPI_Abort`.
+    public func abort(_ command: String, _ error: Error) -> Never {
+        FileHandle.standardError.write(Data("\(command): rank \(rank) of \(size): \(error)\n".utf8))
         MPI_Abort(lucid_mpi_comm_world(), 1)
         exit(1)
     }
@@ -126,13 +126,16 @@ public final class MPIWorld: ProcessGroup {
             if now - start < 2_000_000 { sched_yield() } else { usleep(polls < 10_000 ? 50 : 200) }
             if now - lastCheck > 1_000_000_000 {
                 lastCheck = now
-                if let dead = deadPeer() {
-                    throw DistributedError(message: "rank \(rank): rank \(dead) (pid \(peers[dead].pid) on \(peers[dead].host)) has died; stopping (\(what()))")
+                let (peer, state) = peerStates().first { $0.state == "Z" || $0.state == "gone" } ?? (-1, "")
+                if peer >= 0 {
+                    throw DistributedError(message: "rank \(peer) (pid \(peers[peer].pid) on \(peers[peer].host)) has died; stopping (while waiting for \(what()))")
                 }
                 let waited = Double(now - start) / 1e9
                 if waited > timeout {
-                    throw DistributedError(message: String(format: "rank %d: no answer from the other ranks for %.0f s (%@); a rank on another machine died or hangs (LUCID_MPI_TIMEOUT=%.0f)",
-                                                           rank, waited, what(), timeout))
+                    let stopped = peerStates().filter { $0.state == "T" || $0.state == "t" }.map { "rank \($0.rank) (pid \(peers[$0.rank].pid)) is stopped" }
+                    let cause = stopped.isEmpty ? "a rank died or hangs" : stopped.joined(separator: ", ")
+                    throw DistributedError(message: String(format: "no answer from the other ranks for %.0f s (while waiting for %@); %@ (LUCID_MPI_TIMEOUT=%.0f)",
+                                                           waited, what(), cause, timeout))
                 }
             }
         }
@@ -145,27 +148,26 @@ public final class MPIWorld: ProcessGroup {
         return flag != 0
     }
 
-    /// The first rank on this machine whose process is gone (or a zombie).
-    func deadPeer() -> Int? {
-        for (k, p) in peers.enumerated() where k != rank && p.host == hostName {
-            if kill(p.pid, 0) != 0 && errno == ESRCH { return k }
-            if let stat = try? String(contentsOfFile: "/proc/\(p.pid)/stat", encoding: .utf8),
-               let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" {
-                return k
-            }
+    /// The state of every other rank on this machine: its `/proc/PID/stat` state letter
+    /// (`R`, `S`, `T` stopped, `Z` exited, …), or `gone`.
+    func peerStates() -> [(rank: Int, state: String)] {
+        peers.enumerated().filter { $0.offset != rank && $0.element.host == hostName }.map { k, p in
+            guard kill(p.pid, 0) == 0 || errno != ESRCH,
+                  let stat = try? String(contentsOfFile: "/proc/\(p.pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")"), stat.distance(from: close, to: stat.endIndex) > 2 else { return (k, "gone") }
+            return (k, String(stat[stat.index(close, offsetBy: 2)]))
         }
-        return nil
     }
 
     // MARK: - Errors
 
     func check(_ status: Int32, _ call: @autoclosure () -> String) throws {
-        try MPIWorld.check(status, call(), rank: rank)
+        try MPIWorld.check(status, call())
     }
 
-    static func check(_ status: Int32, _ call: @autoclosure () -> String, rank: Int) throws {
+    static func check(_ status: Int32, _ call: @autoclosure () -> String) throws {
         guard status != lucid_mpi_success() else { return }
-        throw DistributedError(message: "rank \(rank): \(call()) failed: \(describe(status))")
+        throw DistributedError(message: "\(call()) failed: \(describe(status))")
     }
 
     /// MPI's text for an error code.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LucidCore
+import LucidDistributed
 import LucidImaging
 import LucidRestore
 
@@ -16,7 +17,9 @@ struct PredictCommand: ParsableCommand {
             Label-free models give their targets' scale: z-scores when the targets were normalized per image \
             (the default), one channel per target (a C axis when there are several); a model trained at \
             data.pixel_size gets each input resampled to it and its output resampled back, and one trained \
-            on a manifest's signal_channel takes that channel of each input.
+            on a manifest's signal_channel takes that channel of each input. \
+            Under mpirun or srun the files (or, with fewer files than ranks, the tiles of each image) are \
+            split over the ranks; rank 0 writes every output.
             """)
 
     @Argument(help: "Checkpoint folder written by `lucid train`.")
@@ -46,8 +49,13 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
-        threads.apply()
         func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+        let world: MPIWorld?
+        do { world = try MPIWorld.start() } catch {
+            log("lucid predict: \(error)")
+            throw ExitCode(1)
+        }
+        threads.apply()
         do {
             guard let type = PixelType(rawValue: dtype), type == .float32 || type == .uint16 else {
                 throw ValidationError("--dtype must be float32 or uint16, got '\(dtype)'")
@@ -60,12 +68,18 @@ struct PredictCommand: ParsableCommand {
             let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: checkpoint), weights: which,
                                               tile: tile, overlap: overlap, testTimeAugmentation: tta)
             let start = Date()
-            let written = try PredictionRun.run(restorer: restorer, inputs: inputs, output: output, as: type, log: log)
-            log(String(format: "restored %d image%@ in %.2f s", written.count, written.count == 1 ? "" : "s",
-                       Date().timeIntervalSince(start)))
+            let written = try PredictionRun.run(restorer: restorer, inputs: inputs, output: output, as: type,
+                                                group: world, log: log)
+            world?.finish()
+            if (world?.rank ?? 0) == 0 {
+                log(String(format: "restored %d image%@ in %.2f s%@", written.count, written.count == 1 ? "" : "s",
+                           Date().timeIntervalSince(start), world.map { " on \($0.size) ranks" } ?? ""))
+            }
         } catch let error as ValidationError {
+            if let world { world.abort("lucid predict", error) }
             throw error
         } catch {
+            if let world { world.abort("lucid predict", error) }
             log("lucid predict: \(error)")
             throw ExitCode(1)
         }

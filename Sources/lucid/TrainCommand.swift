@@ -58,7 +58,7 @@ struct TrainCommand: ParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
-            if let world { world.abort("lucid train: \(error)") }
+            if let world { world.abort("lucid train", error) }
             FileHandle.standardError.write(Data("lucid train: \(error)\n".utf8))
             throw ExitCode(1)
         }
