@@ -25,6 +25,8 @@ public final class GradientBuckets: GradientReducer {
         public var exposedSeconds = 0.0
         /// From the first bucket's start to the last one's completion (overlapping the backward pass).
         public var spanSeconds = 0.0
+
+        public init() {}
     }
 
     private final class Bucket {
@@ -51,27 +53,39 @@ public final class GradientBuckets: GradientReducer {
     public init(parameters: [(name: String, parameter: Variable)], world: MPIWorld, bucketBytes: Int = GradientBuckets.defaultBucketBytes) {
         self.world = world
         self.parameters = parameters
-        var buckets: [Bucket] = []
         var place: [ObjectIdentifier: Int] = [:]
-        var current = Bucket()
-        for index in parameters.indices.reversed() {
-            let n = parameters[index].parameter.value.count
-            if current.count > 0 && (current.count + n) * 4 > bucketBytes {
-                buckets.append(current)
-                current = Bucket()
+        buckets = GradientBuckets.plan(counts: parameters.map { $0.parameter.value.count }, bucketBytes: bucketBytes)
+            .enumerated().map { k, members in
+                let b = Bucket()
+                for index in members {
+                    b.members.append(index)
+                    b.offsets.append(b.count)
+                    b.count += parameters[index].parameter.value.count
+                    place[ObjectIdentifier(parameters[index].parameter)] = k
+                }
+                b.buffer = .allocate(capacity: max(1, b.count))
+                b.waiting = members.count
+                return b
             }
-            current.members.append(index)
-            current.offsets.append(current.count)
-            current.count += n
-            place[ObjectIdentifier(parameters[index].parameter)] = buckets.count
-        }
-        if current.count > 0 { buckets.append(current) }
-        for b in buckets {
-            b.buffer = .allocate(capacity: max(1, b.count))
-            b.waiting = b.members.count
-        }
-        self.buckets = buckets
         self.place = place
+    }
+
+    /// The buckets of parameters with `counts` floats: indices from the last parameter back,
+    /// each bucket at most `bucketBytes` unless one parameter alone is larger.
+    public static func plan(counts: [Int], bucketBytes: Int) -> [[Int]] {
+        var buckets: [[Int]] = [], current: [Int] = [], bytes = 0
+        for index in counts.indices.reversed() {
+            let n = 4 * counts[index]
+            if !current.isEmpty && bytes + n > bucketBytes {
+                buckets.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(index)
+            bytes += n
+        }
+        if !current.isEmpty { buckets.append(current) }
+        return buckets
     }
 
     deinit { for b in buckets { b.buffer.deallocate() } }

@@ -204,6 +204,21 @@ public final class MPIWorld: ProcessGroup {
         return out
     }
 
+    /// Sums `tensor` element-wise over the ranks, on every rank (one `MPI_Iallreduce` per
+    /// 2^28 elements).
+    public func sumInPlace(_ tensor: inout Tensor) throws {
+        tensor.makeUnique()
+        var offset = 0
+        while offset < tensor.count {
+            let n = min(MPIWorld.chunk, tensor.count - offset)
+            var request: MPI_Request? = nil
+            try check(MPI_Iallreduce(lucid_mpi_in_place(), tensor.storage.base + offset, Int32(n), lucid_mpi_float(), lucid_mpi_sum(),
+                                     comm, &request), "MPI_Iallreduce")
+            try wait(&request, "a sum of \(tensor.shape)")
+            offset += n
+        }
+    }
+
     public func sumTensor(_ tensor: inout Tensor, onto root: Int) throws {
         tensor.makeUnique()
         let base = tensor.storage.base

@@ -2,6 +2,7 @@ import Foundation
 import LucidCore
 import LucidDistributed
 import LucidImaging
+import LucidNN
 import LucidRestore
 import LucidTestSupport
 import XCTest
@@ -246,6 +247,20 @@ final class DistributedTests: XCTestCase {
         XCTAssertEqual(Launch.threadsPerRank(localRanks: 2, environment: [:], cpus: 1, machineCPUs: 16), 1)
         XCTAssertEqual(Launch.threadsPerRank(localRanks: 4, environment: [:], cpus: 2, machineCPUs: 2), 1)
         XCTAssertEqual(Launch.threadsPerRank(localRanks: 4, environment: ["LUCID_THREADS": "3"], cpus: 16, machineCPUs: 16), 3)
+    }
+
+    /// Buckets: parameters from the last back, at most 25 MB unless one parameter is larger,
+    /// each parameter once; fnet3D's 93 MB make 5.
+    func testGradientBucketPlan() throws {
+        XCTAssertEqual(GradientBuckets.plan(counts: [10, 20, 30], bucketBytes: 200), [[2, 1], [0]])
+        XCTAssertEqual(GradientBuckets.plan(counts: [100, 1], bucketBytes: 200), [[1], [0]])
+        var rng = RandomGenerator(seed: 0)
+        let counts = try UNet(.fnet3D, rng: &rng).parameters.map { $0.value.count }
+        let plan = GradientBuckets.plan(counts: counts, bucketBytes: 25_000_000)
+        XCTAssertEqual(plan.flatMap { $0 }.sorted(), Array(counts.indices))
+        for b in plan where b.count > 1 { XCTAssertLessThanOrEqual(b.reduce(0) { $0 + 4 * counts[$1] }, 25_000_000) }
+        print("fnet3D gradient buckets (MB): \(plan.map { Double($0.reduce(0) { $0 + 4 * counts[$1] }) / 1e6 })")
+        XCTAssertEqual(plan.count, 5)
     }
 
     /// The rows of a batch each rank takes: contiguous, covering the batch, sizes within one.
