@@ -221,7 +221,50 @@ final class TrainerTests: XCTestCase {
             .replacingOccurrences(of: "care: {probabilistic: true}", with: "noise2noise: {loss: mse}")
             .replacingOccurrences(of: "output: \(dir)/care", with: "output: \(dir)/n2n")
         XCTAssertEqual(try run(try recipe(n2n)).step, 2)
-        XCTAssertNil(try Checkpoint.load(directory: dir + "/n2n").metadata.targetNormalization)
+        // Noise2Noise records its targets' normalization too: a second acquisition may be brighter.
+        XCTAssertNotNil(try Checkpoint.load(directory: dir + "/n2n").metadata.targetNormalization)
+    }
+
+    /// CARE predicts in its targets' intensities, even when they are far from the input's: a
+    /// clean target 3× as bright as its noisy input, plus an offset.
+    func testCAREPredictsInTheTargetsIntensities() throws {
+        let dir = try temporaryFolder(self).path
+        for sub in ["low", "high"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true) }
+        var rng = RandomGenerator(seed: 4)
+        let clean = try SyntheticSpecimen(shape: [96, 96], seed: 3).render()
+        let noisy = clean.map { 30 * $0 + 5 + 2 * rng.normal() }
+        let target = clean.map { 90 * $0 + 400 }
+        try Image(data: noisy, axes: "YX").write(to: "\(dir)/low/a.tif")
+        try Image(data: target, axes: "YX").write(to: "\(dir)/high/a.tif")
+        let r = try recipe("""
+            method: care
+            data: {input: "\(dir)/low/*.tif", target: "\(dir)/high/*.tif", patch: [32, 32], validation: 0.1}
+            model: {depth: 1, filters: 8}
+            training: {steps: 200, batch: 8, lr: 2.0e-3, validate_every: 100}
+            output: \(dir)/care
+            """)
+        _ = try run(r)
+        let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: dir + "/care"))
+        let prediction = try restorer.predict(Image(data: noisy, axes: "YX")).data
+        // The best affine map from prediction to target is close to the identity.
+        let (slope, intercept) = Self.affineFit(prediction.scalars, target.scalars)
+        XCTAssertEqual(slope, 1, accuracy: 0.08, "target ≈ \(slope) · prediction + \(intercept)")
+        XCTAssertEqual(Double(prediction.scalars.reduce(0, +)) / Double(prediction.count),
+                       Double(target.scalars.reduce(0, +)) / Double(target.count), accuracy: 6)
+        // A twice as bright input (percentiles refitted) predicts twice as bright targets.
+        let brighter = try restorer.predict(Image(data: noisy.map { 2 * $0 }, axes: "YX")).data
+        let (twice, _) = Self.affineFit(prediction.scalars.map { 2 * $0 }, brighter.scalars)
+        XCTAssertEqual(twice, 1, accuracy: 1e-3)
+    }
+
+    /// Least-squares `y ≈ slope · x + intercept`.
+    static func affineFit(_ x: [Float], _ y: [Float]) -> (Double, Double) {
+        let n = Double(x.count)
+        let mx = x.reduce(0.0) { $0 + Double($1) } / n, my = y.reduce(0.0) { $0 + Double($1) } / n
+        var sxy = 0.0, sxx = 0.0
+        for (a, b) in zip(x, y) { sxy += (Double(a) - mx) * (Double(b) - my); sxx += (Double(a) - mx) * (Double(a) - mx) }
+        let slope = sxy / sxx
+        return (slope, my - slope * mx)
     }
 
     /// CARE on pairs simulated from clean targets: inputs blurred and noisy, aligned with their

@@ -35,6 +35,8 @@ public struct Noise2Noise: RestorationMethod, Equatable {
     public static let name = "noise2noise"
     public static let summary = "denoising from pairs of independent noisy acquisitions"
     public static let data = DataNeeds.pairs(simulated: false)
+    /// The second acquisition may be of another brightness: predictions come back in its units.
+    public static let normalizesTargets = true
 
     public var loss = PixelLoss.mse
 

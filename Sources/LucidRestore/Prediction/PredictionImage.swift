@@ -11,8 +11,9 @@ import LucidNN
 /// - Percentile and per-image normalizations are measured again on each input image (as
 ///   CSBDeep and pytorch_fnet do); mean/std normalization uses the statistics stored with the
 ///   model. The output is mapped back with the same offset and scale, so it is in the input's
-///   intensity scale, or with the training targets' normalization (CARE, label-free) — left in
-///   normalized units when that was fitted to each target by itself.
+///   intensity scale, or (methods that normalize their targets: CARE, Noise2Noise, label-free)
+///   in the training targets' units, carried over by the input's own fit (`targetUnits`) — left
+///   in normalized units when the targets were normalized each by itself.
 /// - A model trained at another pixel size (`pixelSize`) gets each image resampled linearly in
 ///   Y and X to that size, and its output resampled back to the image's grid.
 /// - The method's `PredictionHead` transforms the network's output first: a probabilistic CARE
@@ -155,7 +156,8 @@ public struct ImagePredictor {
         var y = try predictor.predict(fitted.apply(samples))
         let k = outputChannels
         if outputNormalization?.perImage != true {
-            ImagePredictor.invert(&y, outputNormalization ?? fitted, meanChannels: intensityChannels)
+            let back = outputNormalization.map { ImagePredictor.targetUnits($0, training: normalization, input: fitted) } ?? fitted
+            ImagePredictor.invert(&y, back, meanChannels: intensityChannels)
         }
 
         // Back to [others…, Cout, spatial…].
@@ -186,6 +188,22 @@ public struct ImagePredictor {
         if let bad {
             throw TensorError.invalidArgument(op: "predict", detail: "pixel \(bad) (flat index) is \(x.storage.base[bad]); the input must be finite")
         }
+    }
+
+    /// The training targets' normalization `target` carried over to an input whose own fit is
+    /// `input` (the training inputs' fit is `training`): its scale grows with the input's range
+    /// and its offset moves with the input's offset, in target units. An input normalized like
+    /// the training data maps back to exactly the targets' intensities; an input twice as bright
+    /// (percentiles refitted, so the network sees the same values) to targets twice as bright.
+    static func targetUnits(_ target: LucidImaging.Normalization, training: LucidImaging.Normalization,
+                            input: LucidImaging.Normalization) -> LucidImaging.Normalization {
+        // Inputs normalized each by itself carry no brightness to carry over.
+        guard input.method != .none, !training.perImage, training.scale > 0 else { return target }
+        var out = target
+        let gain = target.scale / training.scale
+        out.scale = target.scale * input.scale / training.scale
+        out.offset = target.offset + gain * (input.offset - training.offset)
+        return out
     }
 
     /// Maps `[N, K, …]` back to intensities: the first `meanChannels` channels `x·scale + offset`,
