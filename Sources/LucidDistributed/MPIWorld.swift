@@ -208,31 +208,19 @@ public final class MPIWorld: ProcessGroup {
     /// 2^28 elements).
     public func sumInPlace(_ tensor: inout Tensor) throws {
         tensor.makeUnique()
-        var offset = 0
-        while offset < tensor.count {
-            let n = min(MPIWorld.chunk, tensor.count - offset)
-            var request: MPI_Request? = nil
-            try check(MPI_Iallreduce(lucid_mpi_in_place(), tensor.storage.base + offset, Int32(n), lucid_mpi_float(), lucid_mpi_sum(),
-                                     comm, &request), "MPI_Iallreduce")
-            try wait(&request, "a sum of \(tensor.shape)")
-            offset += n
+        let base = tensor.storage.base
+        try inPieces(tensor.count, "a sum of \(tensor.shape)") { offset, n, request in
+            MPI_Iallreduce(lucid_mpi_in_place(), base + offset, Int32(n), lucid_mpi_float(), lucid_mpi_sum(), comm, &request)
         }
     }
 
     public func sumTensor(_ tensor: inout Tensor, onto root: Int) throws {
         tensor.makeUnique()
-        let base = tensor.storage.base
-        var offset = 0
-        while offset < tensor.count {
-            let n = min(MPIWorld.chunk, tensor.count - offset)
-            var request: MPI_Request? = nil
-            let p = base + offset
-            let status = rank == root
-                ? MPI_Ireduce(lucid_mpi_in_place(), p, Int32(n), lucid_mpi_float(), lucid_mpi_sum(), Int32(root), comm, &request)
-                : MPI_Ireduce(p, nil, Int32(n), lucid_mpi_float(), lucid_mpi_sum(), Int32(root), comm, &request)
-            try check(status, "MPI_Ireduce")
-            try wait(&request, "a sum of \(tensor.shape) onto rank \(root)")
-            offset += n
+        let base = tensor.storage.base, isRoot = rank == root
+        try inPieces(tensor.count, "a sum of \(tensor.shape) onto rank \(root)") { offset, n, request in
+            isRoot
+                ? MPI_Ireduce(lucid_mpi_in_place(), base + offset, Int32(n), lucid_mpi_float(), lucid_mpi_sum(), Int32(root), comm, &request)
+                : MPI_Ireduce(base + offset, nil, Int32(n), lucid_mpi_float(), lucid_mpi_sum(), Int32(root), comm, &request)
         }
     }
 
@@ -270,26 +258,30 @@ public final class MPIWorld: ProcessGroup {
         return bytes
     }
 
-    /// Sends `count` bytes at `p` to `destination`, in pieces MPI's 32-bit counts can hold.
+    /// Sends `count` bytes at `p` to `destination`.
     private func send(_ p: UnsafeRawPointer, count: Int, to destination: Int) throws {
-        var offset = 0
-        repeat {
-            let n = min(MPIWorld.chunk, count - offset)
-            var request: MPI_Request? = nil
-            try check(MPI_Isend(p + offset, Int32(n), lucid_mpi_char(), Int32(destination), 1, comm, &request), "MPI_Isend")
-            try wait(&request, "sending \(count) bytes to rank \(destination)")
-            offset += n
-        } while offset < count
+        try inPieces(count, "sending \(count) bytes to rank \(destination)") { offset, n, request in
+            MPI_Isend(p + offset, Int32(n), lucid_mpi_char(), Int32(destination), 1, comm, &request)
+        }
     }
 
-    /// Receives `count` bytes from `source` into `p` (pieces as `send` sends them).
+    /// Receives `count` bytes from `source` into `p`.
     private func receive(_ p: UnsafeMutableRawPointer, count: Int, from source: Int) throws {
+        try inPieces(count, "receiving \(count) bytes from rank \(source)") { offset, n, request in
+            MPI_Irecv(p + offset, Int32(n), lucid_mpi_char(), Int32(source), 1, comm, &request)
+        }
+    }
+
+    /// Runs the nonblocking call `start(offset, n, &request)` on pieces of `count` elements that
+    /// MPI's 32-bit counts can hold (at least one call, even for none), waiting for each.
+    private func inPieces(_ count: Int, _ what: @autoclosure () -> String,
+                          _ start: (Int, Int, inout MPI_Request?) -> Int32) throws {
         var offset = 0
         repeat {
             let n = min(MPIWorld.chunk, count - offset)
             var request: MPI_Request? = nil
-            try check(MPI_Irecv(p + offset, Int32(n), lucid_mpi_char(), Int32(source), 1, comm, &request), "MPI_Irecv")
-            try wait(&request, "receiving \(count) bytes from rank \(source)")
+            try check(start(offset, n, &request), what())
+            try wait(&request, what())
             offset += n
         } while offset < count
     }
