@@ -2,7 +2,7 @@
 # 10–100× slower in debug builds.
 SWIFT ?= swift
 CONFIG = -c release
-APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev pkg-config libopenmpi-dev openmpi-bin
+APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev zlib1g-dev libzstd-dev libblosc-dev pkg-config libopenmpi-dev openmpi-bin
 LUCID = .build/release/lucid
 
 .PHONY: deps build test demo demo-labelfree bench bench-reference clean
@@ -38,7 +38,9 @@ demo-labelfree: build
 bench: build
 	$(LUCID) bench
 
-## Lucid and the reference scripts in one run, for ratios (needs torch, scikit-image).
+## Lucid, OpenBLAS's sgemm harness, PyTorch, SciPy/scikit-image and whole `lucid deconvolve`
+## processes (cold and warm wisdom) in one run; prints the ratio table (needs torch,
+## scikit-image, tifffile, gcc). `python3 scripts/compare_bench.py --from FILE` reprints a run.
 bench-reference: build
 	python3 scripts/compare_bench.py
 

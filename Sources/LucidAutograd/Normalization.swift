@@ -23,12 +23,6 @@ public final class BatchNormStatistics {
 
 private typealias V16 = SIMD16<Float>
 
-@inline(__always) private func load(_ p: UnsafePointer<Float>) -> V16 {
-    UnsafeRawPointer(p).loadUnaligned(as: V16.self)
-}
-@inline(__always) private func store(_ v: V16, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V16.self)
-}
 
 /// Adds Σ(x − shift) and Σ(x − shift)² over `n` elements to `s1`, `s2`.
 @inline(__always)
@@ -39,7 +33,7 @@ private func accumulateMoments(_ p: UnsafePointer<Float>, _ n: Int, shift: Float
         let end = Swift.min(n, i + 2048)
         var a1 = V16(), a2 = V16()
         while i + 16 <= end {
-            let d = load(p + i) - k
+            let d = load16(p, i) - k
             a1 += d; a2 = a2.addingProduct(d, d)
             i += 16
         }
@@ -59,8 +53,8 @@ private func accumulateGradSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Fl
         let end = Swift.min(n, i + 2048)
         var a1 = V16(), a2 = V16()
         while i + 16 <= end {
-            let gv = load(g + i)
-            a1 += gv; a2 = a2.addingProduct(gv, load(x + i) - m)
+            let gv = load16(g, i)
+            a1 += gv; a2 = a2.addingProduct(gv, load16(x, i) - m)
             i += 16
         }
         var t1: Float = 0, t2: Float = 0
@@ -74,7 +68,7 @@ private func accumulateGradSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Fl
 private func affineRun(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ a: Float, _ b: Float) {
     var i = 0
     let av = V16(repeating: a), bv = V16(repeating: b)
-    while i + 16 <= n { store(bv.addingProduct(load(src + i), av), dst + i); i += 16 }
+    while i + 16 <= n { store16(bv.addingProduct(load16(src, i), av), dst, i); i += 16 }
     while i < n { dst[i] = src[i] * a + b; i += 1 }
 }
 
@@ -84,7 +78,7 @@ private func combineRun(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ 
                         _ n: Int, _ a: Float, _ b: Float, _ c: Float) {
     var i = 0
     let av = V16(repeating: a), bv = V16(repeating: b), cv = V16(repeating: c)
-    while i + 16 <= n { store((cv + load(g + i) * av) + load(x + i) * bv, dst + i); i += 16 }
+    while i + 16 <= n { store16((cv + load16(g, i) * av) + load16(x, i) * bv, dst, i); i += 16 }
     while i < n { dst[i] = a * g[i] + b * x[i] + c; i += 1 }
 }
 

@@ -9,8 +9,10 @@ extension Image {
     /// ImageJ hyperstack metadata gives the axes (in TCZYX order), pixel size and Z spacing;
     /// without it a multi-page file reads as `ZYX` (`YX` for one page), and multi-sample pages
     /// (RGB) give a `C` axis. Corrupt or truncated files throw `ImagingError` naming the file.
+    /// An OME-Zarr folder reads its full-resolution level (see `OMEZarr`).
     public static func read(_ path: String) throws -> Image {
-        try TIFFReader(path: path).read()
+        if OMEZarr.isGroup(path) { return try OMEZarr.open(path).read() }
+        return try TIFFReader(path: path).read()
     }
 }
 

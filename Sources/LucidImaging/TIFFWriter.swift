@@ -36,7 +36,9 @@ public struct TIFFWriteOptions: Sendable, Equatable {
 extension Image {
     /// Writes the image as an ImageJ-compatible TIFF (atomically: a temporary file in the same
     /// folder renamed over `path`). Values are rounded and clamped to integer types; NaN → 0.
+    /// A path ending in `.zarr` gets an OME-Zarr image instead (see `OMEZarr.write`).
     public func write(to path: String, as type: PixelType = .float32) throws {
+        if OMEZarr.isZarrPath(path) { return try OMEZarr.write(self, to: path, as: type) }
         try write(to: path, as: type, options: TIFFWriteOptions())
     }
 

@@ -212,7 +212,9 @@ public final class ConvBlock: Layer {
     public func callAsFunction(_ x: Variable) throws -> Variable {
         var h: Variable
         if norm == nil, let c = conv as? Conv, activation == .relu || activation == .leakyReLU {
-            h = try c.fusedLeakyReLU(x, slope: activation == .relu ? 0 : 0.01)
+            try checkInput(x, dims: c.dims, channels: c.inChannels, op: "Conv\(c.dims)d")
+            h = try convLeakyReLU(x, weight: c.weight, bias: c.bias, stride: c.stride, padding: c.padding,
+                                  dilation: c.dilation, slope: activation == .relu ? 0 : 0.01)
         } else {
             h = try conv(x)
             if let norm { h = try norm(h) }

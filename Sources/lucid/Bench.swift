@@ -52,7 +52,8 @@ struct BenchContext {
     var warmup = 2
 
     /// Times `body` `repeats` times after warm-up and prints one JSON line: `case`, `config`,
-    /// `median_s`, `min_s`, `max_s`, and each rate computed from the median and best time.
+    /// the machine (`cpu`, `isa`, `threads`, `planner`), `median_s`, `min_s`, `max_s`, and each
+    /// rate computed from the median and best time.
     func measure(_ name: String, config: [String: Any], rates: [String: (Double) -> Double] = [:],
                  repeats: Int? = nil, _ body: () throws -> Void) rethrows {
         for _ in 0..<warmup { try body() }
@@ -65,6 +66,7 @@ struct BenchContext {
         times.sort()
         let median = times[times.count / 2]
         var json: [String: Any] = ["case": name, "config": config, "threads": Threads.count,
+                                   "cpu": Wisdom.cpuModel, "isa": Wisdom.isa, "planner": ConvPlanner.mode.rawValue,
                                    "repeats": times.count, "median_s": median,
                                    "min_s": times.first!, "max_s": times.last!]
         for (rate, f) in rates {

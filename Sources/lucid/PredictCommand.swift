@@ -18,6 +18,9 @@ struct PredictCommand: ParsableCommand {
             (the default), one channel per target (a C axis when there are several); a model trained at \
             data.pixel_size gets each input resampled to it and its output resampled back, and one trained \
             on a manifest's signal_channel takes that channel of each input. \
+            OME-Zarr (NGFF 0.4) inputs are folders ending in .zarr; with an OME-Zarr output (-o NAME.ome.zarr, the \
+            default for them) they are streamed slab by slab with bounded memory, normalization fitted to a sample \
+            of planes for large stacks. \
             Under mpirun or srun the files (or, with fewer files than ranks, the tiles of each image) are \
             split over the ranks; rank 0 writes every output.
             """)
@@ -25,7 +28,7 @@ struct PredictCommand: ParsableCommand {
     @Argument(help: "Checkpoint folder written by `lucid train`.")
     var checkpoint: String
 
-    @Argument(help: "Images to restore (files, folders or globs).")
+    @Argument(help: "Images to restore (TIFF or OME-Zarr files, folders or globs).")
     var inputs: [String]
 
     @Option(name: [.short, .customLong("output")], help: "Output file (one input) or folder.")

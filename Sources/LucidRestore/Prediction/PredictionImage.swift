@@ -42,6 +42,9 @@ public struct ImagePredictor {
     /// Channels to take from each image before anything else (a labelfree model's signal
     /// channels); nil uses every channel.
     public var signalChannels: [Int]?
+    /// A normalization already fitted to the whole image, used instead of fitting one to each
+    /// image `predict` sees (a stack streamed in slabs, whose statistics come from a sample).
+    public var fittedNormalization: LucidImaging.Normalization?
 
     /// A restorer over `model`, a network of architecture `config` whose output `head`
     /// transforms (nil: every channel is an intensity); see `TiledPredictor` for `tile`,
@@ -152,7 +155,7 @@ public struct ImagePredictor {
         let samples = try arranged.reshaped([n * channels / perSample, perSample] + spatial)
 
         let refit = normalization.perImage || normalization.method == .percentile
-        let fitted = refit ? try normalization.fitted(to: image.data) : normalization
+        let fitted = try fittedNormalization ?? (refit ? normalization.fitted(to: image.data) : normalization)
         var y = try predictor.predict(fitted.apply(samples))
         let k = outputChannels
         if outputNormalization?.perImage != true {

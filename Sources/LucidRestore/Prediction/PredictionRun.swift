@@ -16,29 +16,37 @@ public struct PredictionError: Error, CustomStringConvertible, Equatable {
 
 /// What `lucid predict` does: many input files through one restorer into output files.
 public enum PredictionRun {
-    /// The output file of each input. With one input, `output` is a file unless it is an existing
-    /// folder or ends in `/`; with several it is a folder. Without `output`, each result goes next
-    /// to its input as `NAME.restored.tif`. Throws when an output would replace an input, two
-    /// outputs collide, or the output folder cannot be written (nothing is written then).
+    /// The output file of each input. With one input, `output` is a file (or, ending in `.zarr`,
+    /// an OME-Zarr image) unless it is an existing folder or ends in `/`; with several it is a
+    /// folder. Without `output`, each result goes next to its input as `NAME.restored.tif`
+    /// (`NAME.restored.ome.zarr` for OME-Zarr inputs; in an output folder `NAME.tif` or
+    /// `NAME.ome.zarr`). Throws when an output would replace an input, two outputs collide, or
+    /// the output folder cannot be written (nothing is written then).
     public static func outputPaths(inputs: [String], output: String?) throws -> [String] {
-        func stem(_ p: String) -> String {
-            let name = (p as NSString).lastPathComponent
+        func stem(_ p: String) -> (name: String, suffix: String) {
+            var name = (p as NSString).lastPathComponent
+            while name.hasSuffix("/") { name.removeLast() }
+            let lower = name.lowercased()
+            for ext in [".ome.zarr", ".zarr"] where lower.hasSuffix(ext) { return (String(name.dropLast(ext.count)), ".ome.zarr") }
             let ext = (name as NSString).pathExtension.lowercased()
-            return ext == "tif" || ext == "tiff" ? (name as NSString).deletingPathExtension : name
+            return (ext == "tif" || ext == "tiff" ? (name as NSString).deletingPathExtension : name, ".tif")
         }
         var isDir: ObjCBool = false
         let outputIsFolder = output.map { o in
-            inputs.count > 1 || o.hasSuffix("/") || (FileManager.default.fileExists(atPath: o, isDirectory: &isDir) && isDir.boolValue)
+            inputs.count > 1 || o.hasSuffix("/")
+                || (!OMEZarr.isZarrPath(o) && FileManager.default.fileExists(atPath: o, isDirectory: &isDir) && isDir.boolValue)
         } ?? false
         let paths: [String]
         if let output, outputIsFolder {
-            paths = inputs.map { (output as NSString).appendingPathComponent(stem($0) + ".tif") }
+            paths = inputs.map { (output as NSString).appendingPathComponent(stem($0).name + stem($0).suffix) }
         } else if let output {
             paths = [output]
         } else {
             paths = inputs.map { i in
-                let dir = (i as NSString).deletingLastPathComponent
-                return (dir.isEmpty ? "" : dir + "/") + stem(i) + ".restored.tif"
+                var dir = i
+                while dir.hasSuffix("/") { dir.removeLast() }
+                dir = (dir as NSString).deletingLastPathComponent
+                return (dir.isEmpty ? "" : dir + "/") + stem(i).name + ".restored" + stem(i).suffix
             }
         }
         let canonicalInputs = Set(inputs.map(canonical))
@@ -82,23 +90,37 @@ public enum PredictionRun {
     /// Restores every file of `inputs` (files, folders or globs) into `outputs` (see
     /// `outputPaths`), as `type` (float32, or uint16 clipped and rounded). Progress lines go to
     /// `log`. Returns the written paths. Each error names its file; files already written stay,
-    /// the failing one is not written.
+    /// the failing one is not written. An OME-Zarr input with an OME-Zarr output is streamed
+    /// slab by slab (`StreamingPrediction`), so it may be larger than memory; other OME-Zarr
+    /// inputs and outputs are read or written whole.
     ///
     /// With a `group` (`mpirun`), every process calls this: with at least as many files as
     /// processes, file `k` is restored by process `k % size`; otherwise the tiles of each image
     /// are shared (`TiledPredictor.group`). Process 0 receives the results, writes every file and
-    /// logs; the others return no paths.
+    /// logs; the others return no paths. Process 0 alone streams OME-Zarr to OME-Zarr.
     public static func run(restorer: ImagePredictor, inputs: [String], output: String?, as type: PixelType = .float32,
                            group: (any ProcessGroup)? = nil, log: @escaping (String) -> Void = { _ in }) throws -> [String] {
         let files = try ImageFiles.resolve(inputs)
         let rank = group?.rank ?? 0
-        let outputs = rank == 0 ? try outputPaths(inputs: files, output: output) : []
+        // Every process knows the paths (which files stream); process 0 alone writes them.
+        let outputs = try outputPaths(inputs: files, output: output)
         let byFile = group.map { files.count >= $0.size } ?? false
         var restorer = restorer
         restorer.predictor.group = byFile ? nil : group
         for (k, file) in files.enumerated() {
             let start = Date()
             let label = "[\(k + 1)/\(files.count)] \((file as NSString).lastPathComponent)"
+            if OMEZarr.isGroup(file) && OMEZarr.isZarrPath(outputs[k]) {
+                guard rank == 0 else { continue }
+                var alone = restorer
+                alone.predictor.group = nil
+                var stream = StreamingPrediction(restorer: alone)
+                stream.progress = { done, total, first, last in log("\(label): slab \(done)/\(total) (planes \(first)–\(last))") }
+                let summary = try stream.run(input: file, output: outputs[k], as: type)
+                log(String(format: "%@ → %@ (%.2f s, %d slabs, axes %@ %@)", label, outputs[k], Date().timeIntervalSince(start),
+                           summary.slabs, summary.axes, "\(summary.shape)"))
+                continue
+            }
             var lastShown = Date.distantPast
             restorer.predictor.progress = rank != 0 ? nil : { done, total in
                 if done == total || Date().timeIntervalSince(lastShown) > 1 {
@@ -130,7 +152,7 @@ public enum PredictionRun {
             try restored.write(to: outputs[k], as: type)
             log(String(format: "%@ → %@ (%.2f s)", label, outputs[k], Date().timeIntervalSince(start)))
         }
-        return outputs
+        return rank == 0 ? outputs : []
     }
 
     /// What `receive` needs besides the pixels to rebuild an image.

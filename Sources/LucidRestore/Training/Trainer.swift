@@ -127,7 +127,9 @@ public final class Trainer {
                              progress: progress, validator: validator)
         let history = TrainingHistory()
         loop.callbacks = [NaNGuard(output: output)]
-        if writesFiles { loop.callbacks += [metrics, Checkpointer(output: output, metrics: metrics, template: template)] }
+        if writesFiles {
+            loop.callbacks += [metrics, Checkpointer(output: output, metrics: metrics, template: template), ReportWriter(output: output)]
+        }
         loop.callbacks += [EarlyStopping(patience: t.earlyStopping.patience), history]
         if let dataParallel {
             loop.group = dataParallel.group
