@@ -11,8 +11,6 @@ import Foundation
 /// The folder is `LUCID_WISDOM` when set; otherwise nil (plans live in memory only) until a
 /// program opts in with `useDefaultFolder()`, as the `lucid` command does (`~/.cache/lucid`).
 public enum Wisdom {
-    /// Lucid's release: wisdom from another release is not used.
-    public static let lucidVersion = "0.1.0"
 
     nonisolated(unsafe) private static var chosenFolder: String? = {
         if let s = ProcessInfo.processInfo.environment["LUCID_WISDOM"], !s.isEmpty { return s }

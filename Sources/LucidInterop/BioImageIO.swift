@@ -157,7 +157,7 @@ public enum BioImageIOExport {
                 ("source", "model.onnx"), ("sha256", .text(SHA256.hex(onnx))), ("opset_version", .int(ONNXExport.opset)),
             ]))])),
             ("config", .map([("lucid", .map([
-                ("version", .text(CheckpointMetadata.lucidVersion)), ("method", .text(meta.method)), ("step", .int(meta.step)),
+                ("version", .text(lucidVersion)), ("method", .text(meta.method)), ("step", .int(meta.step)),
                 ("weights", .text(export.weights.rawValue)), ("axes", .text(meta.axes)),
                 ("input_normalization", .text(export.inputNormalizationText)),
                 ("output_normalization", .text(export.outputNormalizationText)),
@@ -329,7 +329,7 @@ public enum BioImageIOExport {
 
             \(options.description ?? defaultDescription(export))
 
-            - Trained with Lucid \(CheckpointMetadata.lucidVersion), method `\(meta.method)`, \(meta.step) steps, \
+            - Trained with Lucid \(lucidVersion), method `\(meta.method)`, \(meta.step) steps, \
             \(export.weights.rawValue) weights\(meta.bestValidationLoss.map { String(format: " (validation loss %.5g at step %d)", $0, meta.bestStep ?? meta.step) } ?? "").
             - Network: \(c.dims)-D U-Net, depth \(c.depth), \(c.firstFilters) filters, \(c.norm.rawValue) normalization, \
             \(c.pooling.rawValue) pooling, \(c.upsampling.rawValue) upsampling\(c.residual ? ", residual" : "")\(c.probabilistic ? ", Laplace head (means, then scales)" : "").

@@ -7,7 +7,7 @@ struct Lucid: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lucid",
         abstract: "Denoise and restore microscopy images with deep learning and optics.",
-        version: "0.1.0",
+        version: lucidVersion,
         subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self, ExportCommand.self, ReportCommand.self,
                       DemoCommand.self,
                       PSFCommand.self, DeconvolveCommand.self, SimulateCommand.self, RecipeCommand.self, Bench.self]

@@ -149,7 +149,7 @@ final class ConvPlannerTests: XCTestCase {
             let key = ConvPlanner.key(g, .forward, threads: Threads.count)
             XCTAssertTrue(text.hasPrefix(Wisdom.header(kind: "conv") + "\n"), text)
             XCTAssertTrue(text.contains("\(key) \(first.rawValue)\n"), text)
-            XCTAssertTrue(file.contains(Wisdom.lucidVersion), file)
+            XCTAssertTrue(file.contains(lucidVersion), file)
 
             // A new process (plans forgotten) takes the plan from the file: rewrite it to another
             // valid method and it is used as written, without timing.

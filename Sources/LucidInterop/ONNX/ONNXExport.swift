@@ -61,7 +61,7 @@ public enum ONNXExport {
         var model = Onnx_ModelProto()
         model.irVersion = 8
         model.producerName = "Lucid"
-        model.producerVersion = CheckpointMetadata.lucidVersion
+        model.producerVersion = lucidVersion
         model.docString = docString
         var opsetID = Onnx_OperatorSetIdProto()
         opsetID.domain = ""

@@ -7,7 +7,7 @@ public struct TrainingDataError: Error, CustomStringConvertible, Equatable {
     /// The file (or pattern, or recipe key) concerned.
     public var path: String
     public var reason: String
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { "\(path): \(reason)".escapingControlCharacters }
 }
 
 /// The data a recipe trains on: its files read, checked and normalized, training batches cut

@@ -6,7 +6,7 @@ import LucidImaging
 public struct PredictionError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var reason: String
-    public var description: String { "'\(path)': \(reason)" }
+    public var description: String { "'\(path)': \(reason)".escapingControlCharacters }
 
     public init(path: String, reason: String) {
         self.path = path

@@ -194,7 +194,7 @@ public enum TrainingReport {
             }
             page += "</section>\n"
         }
-        page += "<p style=\"color:#888;font-size:12px\">Written by Lucid \(CheckpointMetadata.lucidVersion) at \(ISO8601DateFormatter().string(from: Date())) from metrics.csv and lucid.json.</p>\n</body></html>\n"
+        page += "<p style=\"color:#888;font-size:12px\">Written by Lucid \(lucidVersion) at \(ISO8601DateFormatter().string(from: Date())) from metrics.csv and lucid.json.</p>\n</body></html>\n"
         return page
     }
 

@@ -77,7 +77,9 @@ public final class Trainer {
         let t = recipe.training
         let seed = UInt64(truncatingIfNeeded: t.seed)
         try dataParallel?.check(batch: t.batch)
-        if writesFiles { try prepareOutput() }
+        // Rank 0 alone writes the folder, so it alone holds its lock.
+        let lock = writesFiles ? try prepareOutput() : nil
+        defer { withExtendedLifetime(lock) {} }
 
         let data = try TrainingData.load(recipe, seed: seed)
         let digests = try data.files.map(DataFileDigest.of)
@@ -152,12 +154,10 @@ public final class Trainer {
                                stop: stop, patchesPerSecond: loop.patchesPerSecond)
     }
 
-    /// Creates the output folder; refuses to overwrite a checkpoint unless resuming.
-    private func prepareOutput() throws {
+    /// Creates the output folder and takes its lock, which the run holds to its end; refuses to
+    /// overwrite a checkpoint unless resuming.
+    private func prepareOutput() throws -> OutputLock {
         let metadata = joinPath(output, Checkpoint.metadataFile)
-        if !resume && FileManager.default.fileExists(atPath: metadata) {
-            throw TrainingError(message: "\(output): already holds a checkpoint; continue it with --resume or choose another --output")
-        }
         if resume && !FileManager.default.fileExists(atPath: metadata) {
             throw TrainingError(message: "\(output): --resume needs a checkpoint, but \(Checkpoint.metadataFile) is missing")
         }
@@ -169,6 +169,11 @@ public final class Trainer {
         guard access(output, W_OK) == 0 else {
             throw TrainingError(message: "\(output): the output folder is not writable")
         }
+        let lock = try OutputLock(folder: output)
+        if !resume && FileManager.default.fileExists(atPath: metadata) {
+            throw TrainingError(message: "\(output): already holds a checkpoint; continue it with --resume or choose another --output")
+        }
+        return lock
     }
 
     /// Throws unless the checkpoint was trained by the same recipe (the step count may grow) on the same files.

@@ -73,8 +73,13 @@ public final class MetricsLog: TrainingCallback {
             throw TrainingError(message: "\(path): cannot open for appending")
         }
         defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(Data(pending.joined().utf8))
+        do {
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(pending.joined().utf8))
+        } catch {
+            // (The non-throwing FileHandle calls trap on a full disk.)
+            throw TrainingError(message: "\(path): cannot append the training log (\(Checkpoint.describe(error)))")
+        }
         pending.removeAll()
     }
 
