@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG = -c release
-APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev zlib1g-dev libzstd-dev libblosc-dev pkg-config util-linux
+APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev zlib1g-dev libzstd-dev libblosc-dev pkg-config util-linux libopenmpi-dev openmpi-bin
 LUCID = .build/release/lucid
 
 .PHONY: deps build test test-faults test-asan test-tsan fuzz fuzz-seeds demo demo-labelfree bench bench-reference clean

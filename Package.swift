@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "LucidImaging", targets: ["LucidImaging"]),
         .library(name: "LucidRestore", targets: ["LucidRestore"]),
         .library(name: "LucidInterop", targets: ["LucidInterop"]),
+        .library(name: "LucidDistributed", targets: ["LucidDistributed"]),
         .executable(name: "lucid", targets: ["lucid"]),
     ],
     dependencies: [
@@ -40,6 +41,8 @@ let package = Package(
                        providers: [.apt(["libblosc-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi",
+                       providers: [.apt(["libopenmpi-dev"])]),
 
         .target(name: "LucidCore", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "LucidAutograd", dependencies: ["LucidCore"], swiftSettings: fast),
@@ -56,10 +59,13 @@ let package = Package(
                 dependencies: ["LucidNN", "LucidRestore", "LucidImaging", "CZlib",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: fast),
+        // Data-parallel training and split prediction over MPI (Open MPI).
+        .target(name: "LucidDistributed", dependencies: ["LucidRestore", "CMPI"], swiftSettings: fast),
         .executableTarget(
             name: "lucid",
             dependencies: [
                 "LucidCore", "LucidAutograd", "LucidNN", "LucidOptics", "LucidImaging", "LucidRestore", "LucidInterop",
+                "LucidDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -78,6 +84,8 @@ let package = Package(
         .testTarget(name: "LucidRestoreTests", dependencies: ["LucidRestore", "LucidTestSupport"],
                     swiftSettings: fast),
         .testTarget(name: "LucidInteropTests", dependencies: ["LucidInterop", "LucidRestore", "LucidTestSupport"],
+                    swiftSettings: fast),
+        .testTarget(name: "LucidDistributedTests", dependencies: ["LucidDistributed", "LucidTestSupport"],
                     swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]

@@ -18,6 +18,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "List the case names and exit.")
     var list = false
 
+    /// One side of `ddp_unet2d_train` (started by it, alone or under mpirun).
+    @Flag(help: .hidden)
+    var ddpWorker = false
+
     func validate() throws {
         if repeats < 5 { throw ValidationError("--repeats must be at least 5 so the median means something") }
         let known = Set(BenchRegistry.all.map(\.name))
@@ -29,6 +33,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         if list { BenchRegistry.all.forEach { print($0.name) }; return }
         threads.apply()
+        if ddpWorker { return try DistributedBenchmarks.worker(BenchContext(repeats: repeats)) }
         for c in BenchRegistry.all where cases.isEmpty || cases.contains(c.name) {
             try c.run(BenchContext(repeats: repeats))
         }
@@ -77,6 +82,7 @@ struct BenchContext {
 /// Every benchmark case, in the order `lucid bench` runs them.
 enum BenchRegistry {
     static var all: [BenchCase] {
-        EngineBenchmarks.cases + NetworkBenchmarks.cases + OpticsBenchmarks.cases + MetricsBenchmarks.cases
+        EngineBenchmarks.cases + NetworkBenchmarks.cases + DistributedBenchmarks.cases + OpticsBenchmarks.cases
+            + MetricsBenchmarks.cases
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LucidCore
+import LucidDistributed
 import LucidImaging
 import LucidRestore
 
@@ -21,7 +22,9 @@ struct PredictCommand: ParsableCommand {
             checkpoints (each normalizes and maps back its own way). \
             OME-Zarr (NGFF 0.4) inputs are folders ending in .zarr; with an OME-Zarr output (-o NAME.ome.zarr, the \
             default for them) they are streamed slab by slab with bounded memory, normalization fitted to a sample \
-            of planes for large stacks.
+            of planes for large stacks. \
+            Under mpirun or srun the files (or, with fewer files than ranks, the tiles of each image) are \
+            split over the ranks; rank 0 writes every output.
             """)
 
     @Argument(help: "Checkpoint folder written by `lucid train`.")
@@ -57,8 +60,13 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
-        threads.apply()
         func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+        let world: MPIWorld?
+        do { world = try MPIWorld.start() } catch {
+            log("lucid predict: \(error)")
+            throw ExitCode(1)
+        }
+        threads.apply()
         do {
             guard let type = PixelType(rawValue: dtype), type == .float32 || type == .uint16 else {
                 throw ValidationError("--dtype must be float32 or uint16, got '\(dtype)'")
@@ -83,12 +91,18 @@ struct PredictCommand: ParsableCommand {
             let main = try restorer(checkpoint)
             let others = try ensemble.map(restorer)
             let start = Date()
-            let written = try PredictionRun.run(restorer: main, ensemble: others, inputs: inputs, output: output, as: type, log: log)
-            log(String(format: "restored %d image%@ in %.2f s", written.count, written.count == 1 ? "" : "s",
-                       Date().timeIntervalSince(start)))
+            let written = try PredictionRun.run(restorer: main, ensemble: others, inputs: inputs, output: output, as: type,
+                                                group: world, log: log)
+            world?.finish()
+            if (world?.rank ?? 0) == 0 {
+                log(String(format: "restored %d image%@ in %.2f s%@", written.count, written.count == 1 ? "" : "s",
+                           Date().timeIntervalSince(start), world.map { " on \($0.size) ranks" } ?? ""))
+            }
         } catch let error as ValidationError {
+            if let world { world.abort("lucid predict", error) }
             throw error
         } catch {
+            if let world { world.abort("lucid predict", error) }
             log("lucid predict: \(error)")
             throw ExitCode(1)
         }

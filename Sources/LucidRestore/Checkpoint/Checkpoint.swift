@@ -100,6 +100,9 @@ public struct CheckpointMetadata: Codable, Sendable {
     /// Labelfree with targets normalized each by itself: one mean/std fit over all training
     /// targets, which `lucid predict --scale target` maps z-scores back with. Nil: none recorded.
     public var targetIntensity: LucidImaging.Normalization?
+    /// The convolution plans the run computed with (`ConvPlanner.exportPlans`), pinned again by
+    /// `--resume` so that a resumed run uses the same kernels and reproduces its losses exactly.
+    public var convolutionPlans: String?
     /// Axes of the training images (`YX`, `ZYX`, `CYX`, `CZYX`).
     public var axes: String
     /// 2 or 3.
@@ -149,7 +152,7 @@ public struct CheckpointMetadata: Codable, Sendable {
 extension CheckpointMetadata {
     enum CodingKeys: String, CodingKey {
         case format, lucidVersion, method, recipe, modelKind, model, normalization, targetNormalization, pixelSize,
-             sourcePixelSize, signalChannels, noiseModel, targetIntensity, axes, spatialRank, step, bestValidationLoss, bestStep, dataFiles, training,
+             sourcePixelSize, signalChannels, noiseModel, targetIntensity, convolutionPlans, axes, spatialRank, step, bestValidationLoss, bestStep, dataFiles, training,
              files, created
     }
 
@@ -173,6 +176,7 @@ extension CheckpointMetadata {
         signalChannels = try c.decodeIfPresent([Int].self, forKey: .signalChannels)
         noiseModel = try c.decodeIfPresent(GeneralizedAnscombe.self, forKey: .noiseModel)
         targetIntensity = try c.decodeIfPresent(LucidImaging.Normalization.self, forKey: .targetIntensity)
+        convolutionPlans = try c.decodeIfPresent(String.self, forKey: .convolutionPlans)
         axes = try c.decode(String.self, forKey: .axes)
         spatialRank = try c.decode(Int.self, forKey: .spatialRank)
         step = try c.decode(Int.self, forKey: .step)
@@ -199,6 +203,7 @@ extension CheckpointMetadata {
         try c.encodeIfPresent(signalChannels, forKey: .signalChannels)
         try c.encodeIfPresent(noiseModel, forKey: .noiseModel)
         try c.encodeIfPresent(targetIntensity, forKey: .targetIntensity)
+        try c.encodeIfPresent(convolutionPlans, forKey: .convolutionPlans)
         try c.encode(axes, forKey: .axes)
         try c.encode(spatialRank, forKey: .spatialRank)
         try c.encode(step, forKey: .step)

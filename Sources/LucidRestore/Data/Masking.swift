@@ -125,8 +125,10 @@ public struct BlindSpotMasker: Equatable, Sendable {
         self.structMask = structMask
     }
 
-    /// Masks every patch of `batch` (`[B, C, spatial…]`) independently.
-    public func apply(_ batch: Tensor, rng: inout RandomGenerator) throws -> MaskedBatch {
+    /// Masks every patch of `batch` (`[B, C, spatial…]`) independently. Patch `b` is patch
+    /// `firstSample + b` of a larger batch split over processes: its blind spots come from a
+    /// stream of its own (one draw of `rng` and that index), the same however the batch is split.
+    public func apply(_ batch: Tensor, firstSample: Int = 0, rng: inout RandomGenerator) throws -> MaskedBatch {
         let g = try BatchGeometry(batch.shape, op: "BlindSpotMasker")
         guard pixelFraction > 0, pixelFraction < 1 else {
             throw TensorError.invalidArgument(op: "BlindSpotMasker", detail: "pixel fraction \(pixelFraction) must be in (0, 1)")
@@ -156,7 +158,9 @@ public struct BlindSpotMasker: Equatable, Sendable {
                 throw TensorError.invalidArgument(op: "BlindSpotMasker", detail: "the struct mask hides the whole \(neighborhood)-wide neighbourhood: no pixel is left to replace the blind spot with")
             }
         }
+        let streams = rng.next()
         for b in 0..<g.batch {
+            var rng = RandomGenerator(seed: streams ^ (UInt64(firstSample + b) &* 0xD1B5_4A32_D192_ED03))
             // structN2V hides with values drawn uniformly in each patch's range, so nothing of the
             // hidden pixels' own values reaches the network.
             var ranges: [(Float, Float)] = []

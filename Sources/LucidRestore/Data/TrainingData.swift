@@ -195,9 +195,10 @@ public struct TrainingData {
     /// Number of validation patches.
     public var validationSize: Int { validationInputs.shape[0] }
 
-    /// A batch of `size` random crops (with random XY flips / quarter turns when `augment`).
-    public func batch(size: Int, rng: inout RandomGenerator) -> (input: Tensor, target: Tensor?) {
-        let b = PatchSampler.uniformBatch(sources, patchShape: patchShape, size: size, augment: augment, rng: &rng)
+    /// A batch of `size` random crops (with random XY flips / quarter turns when `augment`), or
+    /// its `rows` alone (see `PatchSampler.uniformBatch`).
+    public func batch(size: Int, rows: Range<Int>? = nil, rng: inout RandomGenerator) -> (input: Tensor, target: Tensor?) {
+        let b = PatchSampler.uniformBatch(sources, patchShape: patchShape, size: size, rows: rows, augment: augment, rng: &rng)
         return (b[0], b.count > 1 ? b[1] : nil)
     }
 

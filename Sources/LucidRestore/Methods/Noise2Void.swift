@@ -147,7 +147,13 @@ public struct Noise2Void: RestorationMethod, Equatable {
     /// Masked MSE on the blind-spot pixels, drawn from `rng`.
     public func loss(_ model: any ImageModel, input: Tensor, target: Tensor?, step: Int,
                      rng: inout RandomGenerator) throws -> Variable {
-        let masked = try masker.apply(input, rng: &rng)
+        try loss(model, input: input, target: target, step: step, firstSample: 0, rng: &rng)
+    }
+
+    /// Each patch's blind spots come from its own stream (see `BlindSpotMasker.apply`).
+    public func loss(_ model: any ImageModel, input: Tensor, target: Tensor?, step: Int, firstSample: Int,
+                     rng: inout RandomGenerator) throws -> Variable {
+        let masked = try masker.apply(input, firstSample: firstSample, rng: &rng)
         return try maskedMSELoss(try model(Variable(masked.input)), Variable(input), mask: masked.mask)
     }
 }

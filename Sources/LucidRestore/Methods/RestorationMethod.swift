@@ -48,6 +48,12 @@ public protocol RestorationMethod: Sendable {
     /// the batch's index); `rng` draws whatever the method randomizes (blind spots).
     func loss(_ model: any ImageModel, input: Tensor, target: Tensor?, step: Int,
               rng: inout RandomGenerator) throws -> Variable
+    /// The training loss on rows `firstSample…` of step `step`'s batch (a data-parallel
+    /// process's share; 0: the whole batch). A method that randomizes each patch (blind
+    /// spots) draws it for the patch's index in the whole batch, so that its randomness does not
+    /// depend on how the batch is split; the default ignores `firstSample`.
+    func loss(_ model: any ImageModel, input: Tensor, target: Tensor?, step: Int, firstSample: Int,
+              rng: inout RandomGenerator) throws -> Variable
     /// The loss on validation batch `index` and, where validation metrics need it, the output.
     func validationStep(_ model: any ImageModel, input: Tensor, target: Tensor?, index: Int,
                         rng: inout RandomGenerator) throws -> (loss: Variable, output: Tensor?)
@@ -116,6 +122,11 @@ extension RestorationMethod {
     public func modelDefaults(_ model: inout ModelRecipe) {}
     public func check(_ recipe: Recipe, _ top: MapReader) throws {}
     public func validationMetrics(outChannels: Int) -> [any ValidationMetric] { [] }
+
+    public func loss(_ model: any ImageModel, input: Tensor, target: Tensor?, step: Int, firstSample: Int,
+                     rng: inout RandomGenerator) throws -> Variable {
+        try loss(model, input: input, target: target, step: step, rng: &rng)
+    }
 
     /// The training loss with the batch's index as the step (Noise2Self's grid phase cycles
     /// with it); no output.

@@ -94,47 +94,96 @@ public enum PredictionRun {
     /// already written stay, the failing one is not written. An OME-Zarr input with an OME-Zarr
     /// output is streamed slab by slab (`StreamingPrediction`, one model), so it may be larger
     /// than memory; other OME-Zarr inputs and outputs are read or written whole.
+    ///
+    /// With a `group` (`mpirun`), every process calls this: with at least as many files as
+    /// processes, file `k` is restored by process `k % size`; otherwise the tiles of each image
+    /// are shared (`TiledPredictor.group`). Process 0 receives the results, writes every file and
+    /// logs; the others return no paths. Process 0 alone streams OME-Zarr to OME-Zarr.
     public static func run(restorer: ImagePredictor, ensemble: [ImagePredictor] = [], inputs: [String], output: String?,
-                           as type: PixelType = .float32, log: @escaping (String) -> Void = { _ in }) throws -> [String] {
+                           as type: PixelType = .float32, group: (any ProcessGroup)? = nil,
+                           log: @escaping (String) -> Void = { _ in }) throws -> [String] {
         let files = try ImageFiles.resolve(inputs)
+        let rank = group?.rank ?? 0
+        // Every process knows the paths (which files stream); process 0 alone writes them.
         let outputs = try outputPaths(inputs: files, output: output)
+        let byFile = group.map { files.count >= $0.size } ?? false
         var restorers = try EnsemblePredictor([restorer] + ensemble)
-        for (k, (file, out)) in zip(files, outputs).enumerated() {
+        for m in restorers.members.indices { restorers.members[m].predictor.group = byFile ? nil : group }
+        for (k, file) in files.enumerated() {
             let start = Date()
             let label = "[\(k + 1)/\(files.count)] \((file as NSString).lastPathComponent)"
-            if OMEZarr.isGroup(file) && OMEZarr.isZarrPath(out) {
+            if OMEZarr.isGroup(file) && OMEZarr.isZarrPath(outputs[k]) {
+                guard rank == 0 else { continue }
                 guard ensemble.isEmpty, restorer.noiseModel == nil else {
                     throw PredictionError(path: file, reason: "an ensemble, or a model trained with data.vst, cannot stream OME-Zarr yet; write a TIFF output (-o NAME.tif)")
                 }
-                var stream = StreamingPrediction(restorer: restorer)
+                var alone = restorer
+                alone.predictor.group = nil
+                var stream = StreamingPrediction(restorer: alone)
                 stream.progress = { done, total, first, last in log("\(label): slab \(done)/\(total) (planes \(first)–\(last))") }
-                let summary = try stream.run(input: file, output: out, as: type)
-                log(String(format: "%@ → %@ (%.2f s, %d slabs, axes %@ %@)", label, out, Date().timeIntervalSince(start),
+                let summary = try stream.run(input: file, output: outputs[k], as: type)
+                log(String(format: "%@ → %@ (%.2f s, %d slabs, axes %@ %@)", label, outputs[k], Date().timeIntervalSince(start),
                            summary.slabs, summary.axes, "\(summary.shape)"))
                 continue
             }
-            let image = try Image.read(file)
             var lastShown = Date.distantPast
             let count = restorers.members.count
             for m in restorers.members.indices {
                 let model = count == 1 ? "" : " model \(m + 1)/\(count)"
-                restorers.members[m].predictor.progress = { done, total in
+                restorers.members[m].predictor.progress = rank != 0 ? nil : { done, total in
                     if done == total || Date().timeIntervalSince(lastShown) > 1 {
                         lastShown = Date()
                         log("\(label)\(model): tile \(done)/\(total)")
                     }
                 }
             }
-            let restored: Image
-            do {
-                restored = try restorers.predict(image)
-            } catch {
-                throw PredictionError(path: file, reason: "\(error)")
+            func restore() throws -> Image {
+                let image = try Image.read(file)
+                do { return try restorers.predict(image) } catch {
+                    throw PredictionError(path: file, reason: "\(error)")
+                }
             }
-            try restored.write(to: out, as: type)
-            log(String(format: "%@ → %@ (%.2f s)", label, out, Date().timeIntervalSince(start)))
+            let restored: Image
+            if let group, byFile {
+                let owner = k % group.size
+                if rank == owner {
+                    restored = try restore()
+                    if rank != 0 { try send(restored, to: 0, group); continue }
+                } else if rank == 0 {
+                    restored = try receive(from: owner, group)
+                } else {
+                    continue
+                }
+            } else {
+                restored = try restore()
+                if rank != 0 { continue }
+            }
+            try restored.write(to: outputs[k], as: type)
+            log(String(format: "%@ → %@ (%.2f s)", label, outputs[k], Date().timeIntervalSince(start)))
         }
-        return outputs
+        return rank == 0 ? outputs : []
+    }
+
+    /// What `receive` needs besides the pixels to rebuild an image.
+    private struct ImageHeader: Codable {
+        var axes: String
+        var pixelSize: Double?
+        var zSpacing: Double?
+        var sourceType: PixelType
+    }
+
+    private static func send(_ image: Image, to destination: Int, _ group: any ProcessGroup) throws {
+        let header = ImageHeader(axes: image.axes, pixelSize: image.pixelSize, zSpacing: image.zSpacing,
+                                 sourceType: image.sourceType)
+        try group.sendData(try JSONEncoder().encode(header), to: destination)
+        try group.sendTensor(image.data, to: destination)
+    }
+
+    private static func receive(from source: Int, _ group: any ProcessGroup) throws -> Image {
+        let header = try JSONDecoder().decode(ImageHeader.self, from: try group.receiveData(from: source))
+        let data = try group.receiveTensor(from: source)
+        return Image(data: data, axes: header.axes, pixelSize: header.pixelSize, zSpacing: header.zSpacing,
+                     sourceType: header.sourceType)
     }
 
     static func canonical(_ path: String) -> String {

@@ -51,6 +51,10 @@ public final class Trainer {
     public var showProgress = true
     /// Callbacks run after the standard ones (reports, tests).
     public var extraCallbacks: [any TrainingCallback] = []
+    /// The processes the run is split over (`mpirun`); nil: this process alone.
+    public var dataParallel: DataParallel?
+    /// Whether this process writes the checkpoint folder and the progress (process 0).
+    public var writesFiles: Bool { (dataParallel?.group.rank ?? 0) == 0 }
 
     public init(recipe: Recipe, output: String? = nil, resume: Bool = false) {
         self.recipe = recipe
@@ -74,7 +78,9 @@ public final class Trainer {
         stopRequested = 0
         let t = recipe.training
         let seed = UInt64(truncatingIfNeeded: t.seed)
-        let lock = try prepareOutput()
+        try dataParallel?.check(batch: t.batch)
+        // Rank 0 alone writes the folder, so it alone holds its lock.
+        let lock = writesFiles ? try prepareOutput() : nil
         defer { withExtendedLifetime(lock) {} }
 
         let data = try TrainingData.load(recipe, seed: seed)
@@ -84,6 +90,7 @@ public final class Trainer {
                                             outChannels: data.outChannels)
         var initRNG = RandomGenerator(seed: seed)
         let model = try config.makeModel(rng: &initRNG)
+        dataParallel?.seedDropout(model)
         let optimizer = try t.optimizer.make(parameters: model.namedParameters, learningRate: t.lr,
                                              weightDecay: t.weightDecay, momentum: t.momentum)
         var progress = TrainingProgress()
@@ -99,6 +106,7 @@ public final class Trainer {
             try model.loadStateDict(try ckpt.weights(.last))
             try optimizer.importState(try ckpt.optimizerState())
             let m = ckpt.metadata
+            if let plans = m.convolutionPlans { ConvPlanner.pin(plans) }
             progress.step = m.step
             progress.savedStep = m.step
             progress.bestValidationLoss = m.bestValidationLoss
@@ -109,8 +117,8 @@ public final class Trainer {
             normalization = m.normalization
             targetNormalization = m.targetNormalization
             resumedNoiseModel = m.noiseModel
-            try metrics.truncate(after: m.step)
-        } else {
+            if writesFiles { try metrics.truncate(after: m.step) }
+        } else if writesFiles {
             try recipe.save(in: output)
             try metrics.create()
         }
@@ -126,10 +134,16 @@ public final class Trainer {
         let loop = TrainLoop(model: model, optimizer: optimizer, method: method, data: data, training: t,
                              progress: progress, validator: validator)
         let history = TrainingHistory()
-        loop.callbacks = [NaNGuard(output: output), metrics,
-                          Checkpointer(output: output, metrics: metrics, template: template), ReportWriter(output: output),
-                          EarlyStopping(patience: t.earlyStopping.patience), history]
-        if showProgress && progress.step < t.steps {
+        loop.callbacks = [NaNGuard(output: output)]
+        if writesFiles {
+            loop.callbacks += [metrics, Checkpointer(output: output, metrics: metrics, template: template), ReportWriter(output: output)]
+        }
+        loop.callbacks += [EarlyStopping(patience: t.earlyStopping.patience), history]
+        if let dataParallel {
+            loop.group = dataParallel.group
+            loop.reducer = dataParallel.makeReducer(optimizer.parameters)
+        }
+        if showProgress && writesFiles && progress.step < t.steps {
             let from = progress.step > 0 ? " (from step \(progress.step))" : ""
             loop.callbacks.append(ProgressReporter(label: recipe.methodName + from, steps: t.steps - progress.step,
                                                    metrics: metricsList))

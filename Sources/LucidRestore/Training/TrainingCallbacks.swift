@@ -117,6 +117,7 @@ public final class Checkpointer: TrainingCallback {
         meta.step = p.step
         meta.bestValidationLoss = p.bestValidationLoss
         meta.bestStep = loop.validates ? p.bestStep : p.step
+        meta.convolutionPlans = ConvPlanner.exportPlans()
         meta.training = TrainingState(seed: UInt64(truncatingIfNeeded: loop.training.seed),
                                       learningRate: loop.optimizer.learningRate, plateau: p.plateau,
                                       validationsWithoutImprovement: p.validationsWithoutImprovement,
