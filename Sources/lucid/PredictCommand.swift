@@ -17,7 +17,9 @@ struct PredictCommand: ParsableCommand {
             Label-free models give their targets' scale: z-scores when the targets were normalized per image \
             (the default), one channel per target (a C axis when there are several); a model trained at \
             data.pixel_size gets each input resampled to it and its output resampled back, and one trained \
-            on a manifest's signal_channel takes that channel of each input. \
+            on a manifest's signal_channel takes that channel of each input; --scale target maps label-free \
+            z-scores to the training targets' intensities. --ensemble averages the restorations of several \
+            checkpoints (each normalizes and maps back its own way). \
             OME-Zarr (NGFF 0.4) inputs are folders ending in .zarr; with an OME-Zarr output (-o NAME.ome.zarr, the \
             default for them) they are streamed slab by slab with bounded memory, normalization fitted to a sample \
             of planes for large stacks. \
@@ -49,6 +51,12 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Which weights to use: best or last.")
     var weights: String = "best"
 
+    @Option(name: .customLong("ensemble"), help: ArgumentHelp("Another checkpoint folder whose restoration is averaged with CHECKPOINT's (repeat for more; e.g. the same recipe trained with other seeds).", valueName: "checkpoint"))
+    var ensemble: [String] = []
+
+    @Option(help: "Label-free models whose targets were normalized per image: 'zscore' (default) keeps z-scores, 'target' maps them to the training targets' mean and standard deviation.")
+    var scale: String = "zscore"
+
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -68,10 +76,22 @@ struct PredictCommand: ParsableCommand {
             }
             if let tile, tile <= 0 { throw ValidationError("--tile \(tile) must be positive") }
             if let overlap, overlap < 0 { throw ValidationError("--overlap \(overlap) must not be negative") }
-            let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: checkpoint), weights: which,
-                                              tile: tile, overlap: overlap, testTimeAugmentation: tta)
+            guard scale == "zscore" || scale == "target" else {
+                throw ValidationError("--scale must be zscore or target, got '\(scale)'")
+            }
+            func restorer(_ folder: String) throws -> ImagePredictor {
+                let ckpt = try Checkpoint.load(directory: folder)
+                if scale == "target" && ckpt.metadata.method != LabelFree.name {
+                    throw ValidationError("--scale target applies to label-free models; \(folder) holds a \(ckpt.metadata.method) model, whose predictions are in its targets' (or inputs') units already")
+                }
+                var r = try ImagePredictor(checkpoint: ckpt, weights: which, tile: tile, overlap: overlap, testTimeAugmentation: tta)
+                r.scaleToTarget = scale == "target"
+                return r
+            }
+            let main = try restorer(checkpoint)
+            let others = try ensemble.map(restorer)
             let start = Date()
-            let written = try PredictionRun.run(restorer: restorer, inputs: inputs, output: output, as: type,
+            let written = try PredictionRun.run(restorer: main, ensemble: others, inputs: inputs, output: output, as: type,
                                                 group: world, log: log)
             world?.finish()
             if (world?.rank ?? 0) == 0 {

@@ -94,6 +94,12 @@ public struct CheckpointMetadata: Codable, Sendable {
     /// `signal_channel`); prediction takes them from multi-channel inputs. Nil (also in
     /// checkpoints written before it existed): inputs are used whole.
     public var signalChannels: [Int]?
+    /// The variance-stabilizing transform the inputs were trained in (`data.vst`); prediction
+    /// applies it and its unbiased inverse. Nil: none.
+    public var noiseModel: GeneralizedAnscombe?
+    /// Labelfree with targets normalized each by itself: one mean/std fit over all training
+    /// targets, which `lucid predict --scale target` maps z-scores back with. Nil: none recorded.
+    public var targetIntensity: LucidImaging.Normalization?
     /// The convolution plans the run computed with (`ConvPlanner.exportPlans`), pinned again by
     /// `--resume` so that a resumed run uses the same kernels and reproduces its losses exactly.
     public var convolutionPlans: String?
@@ -117,7 +123,8 @@ public struct CheckpointMetadata: Codable, Sendable {
     public init(method: String, recipe: String, model: any ModelConfig, normalization: LucidImaging.Normalization,
                 targetNormalization: LucidImaging.Normalization?, axes: String, spatialRank: Int, step: Int,
                 bestValidationLoss: Double?, bestStep: Int?, dataFiles: [DataFileDigest], training: TrainingState,
-                pixelSize: Double? = nil, sourcePixelSize: Double? = nil, signalChannels: [Int]? = nil) {
+                pixelSize: Double? = nil, sourcePixelSize: Double? = nil, signalChannels: [Int]? = nil,
+                noiseModel: GeneralizedAnscombe? = nil, targetIntensity: LucidImaging.Normalization? = nil) {
         format = CheckpointMetadata.currentFormat
         lucidVersion = LucidCore.lucidVersion
         self.method = method
@@ -135,6 +142,8 @@ public struct CheckpointMetadata: Codable, Sendable {
         self.pixelSize = pixelSize
         self.sourcePixelSize = sourcePixelSize
         self.signalChannels = signalChannels
+        self.noiseModel = noiseModel
+        self.targetIntensity = targetIntensity
         files = CheckpointFiles(weightsLast: "", weightsBest: "", optimizer: "")
         created = ""
     }
@@ -143,7 +152,7 @@ public struct CheckpointMetadata: Codable, Sendable {
 extension CheckpointMetadata {
     enum CodingKeys: String, CodingKey {
         case format, lucidVersion, method, recipe, modelKind, model, normalization, targetNormalization, pixelSize,
-             sourcePixelSize, signalChannels, convolutionPlans, axes, spatialRank, step, bestValidationLoss, bestStep, dataFiles, training,
+             sourcePixelSize, signalChannels, noiseModel, targetIntensity, convolutionPlans, axes, spatialRank, step, bestValidationLoss, bestStep, dataFiles, training,
              files, created
     }
 
@@ -165,6 +174,8 @@ extension CheckpointMetadata {
         pixelSize = try c.decodeIfPresent(Double.self, forKey: .pixelSize)
         sourcePixelSize = try c.decodeIfPresent(Double.self, forKey: .sourcePixelSize)
         signalChannels = try c.decodeIfPresent([Int].self, forKey: .signalChannels)
+        noiseModel = try c.decodeIfPresent(GeneralizedAnscombe.self, forKey: .noiseModel)
+        targetIntensity = try c.decodeIfPresent(LucidImaging.Normalization.self, forKey: .targetIntensity)
         convolutionPlans = try c.decodeIfPresent(String.self, forKey: .convolutionPlans)
         axes = try c.decode(String.self, forKey: .axes)
         spatialRank = try c.decode(Int.self, forKey: .spatialRank)
@@ -190,6 +201,8 @@ extension CheckpointMetadata {
         try c.encodeIfPresent(pixelSize, forKey: .pixelSize)
         try c.encodeIfPresent(sourcePixelSize, forKey: .sourcePixelSize)
         try c.encodeIfPresent(signalChannels, forKey: .signalChannels)
+        try c.encodeIfPresent(noiseModel, forKey: .noiseModel)
+        try c.encodeIfPresent(targetIntensity, forKey: .targetIntensity)
         try c.encodeIfPresent(convolutionPlans, forKey: .convolutionPlans)
         try c.encode(axes, forKey: .axes)
         try c.encode(spatialRank, forKey: .spatialRank)

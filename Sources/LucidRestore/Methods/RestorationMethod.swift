@@ -79,8 +79,14 @@ public enum DataNeeds: Sendable, Equatable {
 
 /// Defaults a method gives the shared sections.
 public struct MethodDefaults: Sendable {
+    /// `data.patch` of 2-D data.
+    public var patch2D = [64, 64]
     /// `data.patch` of 3-D data.
     public var patch3D = [16, 64, 64]
+    /// `training.steps`.
+    public var steps = 4000
+    /// `training.batch`.
+    public var batch = 16
     /// `data.normalize`.
     public var normalize = Normalization.percentile()
     /// `training.lr`.
@@ -149,7 +155,7 @@ extension RestorationMethod {
 /// The registered methods, in the order recipes and messages list them.
 public enum Methods {
     public static let all: [any RestorationMethod.Type] = [
-        Noise2Self.self, Noise2Void.self, Noise2Noise.self, CARE.self, LabelFree.self,
+        Noise2Self.self, Noise2Void.self, Noise2Noise.self, CARE.self, LabelFree.self, ZeroShot.self,
     ]
 
     /// The `method:` names.

@@ -89,29 +89,34 @@ public enum PredictionRun {
 
     /// Restores every file of `inputs` (files, folders or globs) into `outputs` (see
     /// `outputPaths`), as `type` (float32, or uint16 clipped and rounded). Progress lines go to
-    /// `log`. Returns the written paths. Each error names its file; files already written stay,
-    /// the failing one is not written. An OME-Zarr input with an OME-Zarr output is streamed
-    /// slab by slab (`StreamingPrediction`), so it may be larger than memory; other OME-Zarr
-    /// inputs and outputs are read or written whole.
+    /// `log`. `ensemble` adds models whose restorations are averaged with `restorer`'s
+    /// (`EnsemblePredictor`). Returns the written paths. Each error names its file; files
+    /// already written stay, the failing one is not written. An OME-Zarr input with an OME-Zarr
+    /// output is streamed slab by slab (`StreamingPrediction`, one model), so it may be larger
+    /// than memory; other OME-Zarr inputs and outputs are read or written whole.
     ///
     /// With a `group` (`mpirun`), every process calls this: with at least as many files as
     /// processes, file `k` is restored by process `k % size`; otherwise the tiles of each image
     /// are shared (`TiledPredictor.group`). Process 0 receives the results, writes every file and
     /// logs; the others return no paths. Process 0 alone streams OME-Zarr to OME-Zarr.
-    public static func run(restorer: ImagePredictor, inputs: [String], output: String?, as type: PixelType = .float32,
-                           group: (any ProcessGroup)? = nil, log: @escaping (String) -> Void = { _ in }) throws -> [String] {
+    public static func run(restorer: ImagePredictor, ensemble: [ImagePredictor] = [], inputs: [String], output: String?,
+                           as type: PixelType = .float32, group: (any ProcessGroup)? = nil,
+                           log: @escaping (String) -> Void = { _ in }) throws -> [String] {
         let files = try ImageFiles.resolve(inputs)
         let rank = group?.rank ?? 0
         // Every process knows the paths (which files stream); process 0 alone writes them.
         let outputs = try outputPaths(inputs: files, output: output)
         let byFile = group.map { files.count >= $0.size } ?? false
-        var restorer = restorer
-        restorer.predictor.group = byFile ? nil : group
+        var restorers = try EnsemblePredictor([restorer] + ensemble)
+        for m in restorers.members.indices { restorers.members[m].predictor.group = byFile ? nil : group }
         for (k, file) in files.enumerated() {
             let start = Date()
             let label = "[\(k + 1)/\(files.count)] \((file as NSString).lastPathComponent)"
             if OMEZarr.isGroup(file) && OMEZarr.isZarrPath(outputs[k]) {
                 guard rank == 0 else { continue }
+                guard ensemble.isEmpty, restorer.noiseModel == nil else {
+                    throw PredictionError(path: file, reason: "an ensemble, or a model trained with data.vst, cannot stream OME-Zarr yet; write a TIFF output (-o NAME.tif)")
+                }
                 var alone = restorer
                 alone.predictor.group = nil
                 var stream = StreamingPrediction(restorer: alone)
@@ -122,15 +127,19 @@ public enum PredictionRun {
                 continue
             }
             var lastShown = Date.distantPast
-            restorer.predictor.progress = rank != 0 ? nil : { done, total in
-                if done == total || Date().timeIntervalSince(lastShown) > 1 {
-                    lastShown = Date()
-                    log("\(label): tile \(done)/\(total)")
+            let count = restorers.members.count
+            for m in restorers.members.indices {
+                let model = count == 1 ? "" : " model \(m + 1)/\(count)"
+                restorers.members[m].predictor.progress = rank != 0 ? nil : { done, total in
+                    if done == total || Date().timeIntervalSince(lastShown) > 1 {
+                        lastShown = Date()
+                        log("\(label)\(model): tile \(done)/\(total)")
+                    }
                 }
             }
             func restore() throws -> Image {
                 let image = try Image.read(file)
-                do { return try restorer.predict(image) } catch {
+                do { return try restorers.predict(image) } catch {
                     throw PredictionError(path: file, reason: "\(error)")
                 }
             }

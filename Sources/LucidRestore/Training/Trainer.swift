@@ -26,6 +26,8 @@ public struct TrainingSummary {
     public var stop: TrainingStop
     /// Training patches per second this run (data, forward, backward and update).
     public var patchesPerSecond: Double
+    /// The noise model fitted for `data.vst` (nil without one).
+    public var noiseModel: GeneralizedAnscombe? = nil
 }
 
 /// Set by `Trainer.requestStop()` and the SIGINT handler; read by the training loop.
@@ -94,6 +96,7 @@ public final class Trainer {
         var progress = TrainingProgress()
         progress.plateau = try t.schedule.plateauState(base: t.lr)
         var normalization = data.normalization, targetNormalization = data.targetNormalization
+        var resumedNoiseModel: GeneralizedAnscombe?
 
         let metricsList = method.validationMetrics(outChannels: data.outChannels)
         let metrics = MetricsLog(path: joinPath(output, "metrics.csv"), metricColumns: metricsList.flatMap(\.columns))
@@ -113,6 +116,7 @@ public final class Trainer {
             progress.plateau = m.training.plateau
             normalization = m.normalization
             targetNormalization = m.targetNormalization
+            resumedNoiseModel = m.noiseModel
             if writesFiles { try metrics.truncate(after: m.step) }
         } else if writesFiles {
             try recipe.save(in: output)
@@ -124,7 +128,8 @@ public final class Trainer {
             targetNormalization: targetNormalization, axes: data.axes, spatialRank: data.spatialRank, step: 0,
             bestValidationLoss: nil, bestStep: nil, dataFiles: digests,
             training: TrainingState(seed: seed, learningRate: t.lr, plateau: nil, validationsWithoutImprovement: 0, elapsedSeconds: 0),
-            pixelSize: recipe.data.pixelSize, sourcePixelSize: recipe.data.sourcePixelSize, signalChannels: data.signalChannels)
+            pixelSize: recipe.data.pixelSize, sourcePixelSize: recipe.data.sourcePixelSize, signalChannels: data.signalChannels,
+            noiseModel: resumedNoiseModel ?? data.noiseModel, targetIntensity: data.targetIntensity)
         let validator = Validator(method: method, data: data, batch: t.batch, seed: seed, metrics: metricsList)
         let loop = TrainLoop(model: model, optimizer: optimizer, method: method, data: data, training: t,
                              progress: progress, validator: validator)
@@ -143,6 +148,9 @@ public final class Trainer {
             loop.callbacks.append(ProgressReporter(label: recipe.methodName + from, steps: t.steps - progress.step,
                                                    metrics: metricsList))
         }
+        if showProgress, let model = data.noiseModel, !resume {
+            FileHandle.standardError.write(Data("data.vst: \(model.summary)\n".utf8))
+        }
         loop.callbacks += extraCallbacks
         loop.stopRequested = { stopRequested != 0 }
 
@@ -152,7 +160,7 @@ public final class Trainer {
                                validationMetrics: history.validations.map { ($0.step, $0.result.metrics) },
                                metricColumns: metrics.metricColumns,
                                bestValidationLoss: loop.progress.bestValidationLoss, bestStep: loop.progress.bestStep,
-                               stop: stop, patchesPerSecond: loop.patchesPerSecond)
+                               stop: stop, patchesPerSecond: loop.patchesPerSecond, noiseModel: template.noiseModel)
     }
 
     /// Creates the output folder and takes its lock, which the run holds to its end; refuses to
