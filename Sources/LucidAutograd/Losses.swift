@@ -20,6 +20,7 @@ private func pointwiseLoss(_ p: Variable, _ t: Variable, weights: Tensor?, op: S
         let w = wp?[i] ?? 1
         if w != 0 { total += Double(w * f(pp[i], tp[i])); norm += Double(w) }
     }
+    norm = try Autograd.lossNormalizer(norm)
     let scale: Float = norm > 0 ? Float(1 / norm) : 0
     let value = Tensor(scalar: scale * Float(total))
     let gp = p.requiresGrad, gt = t.requiresGrad
@@ -79,7 +80,8 @@ public func laplaceNLL(mean: Variable, logScale: Variable, target: Variable) thr
     for i in 0..<n {
         total += log2 + Double(lp[i]) + Double(Swift.abs(yp[i] - mp[i])) * Foundation.exp(-Double(lp[i]))
     }
-    let scale: Float = n > 0 ? 1 / Float(n) : 0
+    let norm = try Autograd.lossNormalizer(Double(n))
+    let scale: Float = norm > 0 ? Float(1 / norm) : 0
     let value = Tensor(scalar: Float(total) * scale)
     let needs = [mean.requiresGrad, logScale.requiresGrad, target.requiresGrad]
     return Variable.record(value, parents: [mean, logScale, target], op: "laplaceNLL") { g in

@@ -23,12 +23,6 @@ public final class BatchNormStatistics {
 
 private typealias V16 = SIMD16<Float>
 
-@inline(__always) private func load(_ p: UnsafePointer<Float>) -> V16 {
-    UnsafeRawPointer(p).loadUnaligned(as: V16.self)
-}
-@inline(__always) private func store(_ v: V16, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V16.self)
-}
 
 /// Adds Σ(x − shift) and Σ(x − shift)² over `n` elements to `s1`, `s2`.
 @inline(__always)
@@ -39,7 +33,7 @@ private func accumulateMoments(_ p: UnsafePointer<Float>, _ n: Int, shift: Float
         let end = Swift.min(n, i + 2048)
         var a1 = V16(), a2 = V16()
         while i + 16 <= end {
-            let d = load(p + i) - k
+            let d = load16(p, i) - k
             a1 += d; a2 = a2.addingProduct(d, d)
             i += 16
         }
@@ -59,8 +53,8 @@ private func accumulateGradSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Fl
         let end = Swift.min(n, i + 2048)
         var a1 = V16(), a2 = V16()
         while i + 16 <= end {
-            let gv = load(g + i)
-            a1 += gv; a2 = a2.addingProduct(gv, load(x + i) - m)
+            let gv = load16(g, i)
+            a1 += gv; a2 = a2.addingProduct(gv, load16(x, i) - m)
             i += 16
         }
         var t1: Float = 0, t2: Float = 0
@@ -74,7 +68,7 @@ private func accumulateGradSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Fl
 private func affineRun(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ a: Float, _ b: Float) {
     var i = 0
     let av = V16(repeating: a), bv = V16(repeating: b)
-    while i + 16 <= n { store(bv.addingProduct(load(src + i), av), dst + i); i += 16 }
+    while i + 16 <= n { store16(bv.addingProduct(load16(src, i), av), dst, i); i += 16 }
     while i < n { dst[i] = src[i] * a + b; i += 1 }
 }
 
@@ -84,7 +78,7 @@ private func combineRun(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ 
                         _ n: Int, _ a: Float, _ b: Float, _ c: Float) {
     var i = 0
     let av = V16(repeating: a), bv = V16(repeating: b), cv = V16(repeating: c)
-    while i + 16 <= n { store((cv + load(g + i) * av) + load(x + i) * bv, dst + i); i += 16 }
+    while i + 16 <= n { store16((cv + load16(g, i) * av) + load16(x, i) * bv, dst, i); i += 16 }
     while i < n { dst[i] = a * g[i] + b * x[i] + c; i += 1 }
 }
 
@@ -101,7 +95,8 @@ private func checkChannels(_ v: Variable?, _ c: Int, _ name: String, op: String,
 ///
 /// Training uses the batch statistics (biased variance) and folds them into `statistics`
 /// (`running = (1 − momentum)·running + momentum·batch`, unbiased variance); evaluation uses the
-/// running statistics. Forward and backward are fused per channel.
+/// running statistics. Forward and backward are fused per channel. In a training step whose
+/// batch is split over processes (`Autograd.splitBatch`), the statistics are the whole batch's.
 public func batchNorm(_ x: Variable, weight: Variable?, bias: Variable?, statistics: BatchNormStatistics,
                       training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) throws -> Variable {
     let shape = x.shape
@@ -122,16 +117,30 @@ public func batchNorm(_ x: Variable, weight: Variable?, bias: Variable?, statist
     let out = Tensor(uninitialized: shape)
     let src = UnsafePointer(xv.storage.base), dst = out.storage.base
     let mp = meanT.storage.base, ip = invT.storage.base, bv = batchVar.storage.base
+    // A batch split over processes (`Autograd.batchGroup`) is normalized with the whole batch's
+    // statistics (synchronized batch normalization): the moments are summed over the processes.
+    let group = training ? Autograd.batchGroup : nil
+    var count = m
     if training {
-        // Per-(sample, channel) moments in parallel, shifted by the channel's first element.
+        // Per-(sample, channel) moments in parallel, shifted by the channel's first element (by
+        // its running mean, the same in every process, when the batch is split).
+        let runningMean = UnsafePointer(statistics.mean.storage.base)
+        let shifts = (0..<c).map { group == nil ? src[$0 * s] : runningMean[$0] }
         let moments = perBlockSums(blocks) { k, s1, s2 in
-            accumulateMoments(src + k * s, s, shift: src[(k % c) * s], &s1, &s2)
+            accumulateMoments(src + k * s, s, shift: shifts[k % c], &s1, &s2)
+        }
+        var totals = [Double](repeating: 0, count: 2 * c)
+        for ch in 0..<c {
+            for b in 0..<n { totals[ch] += moments[2 * (b * c + ch)]; totals[c + ch] += moments[2 * (b * c + ch) + 1] }
+        }
+        if let group {
+            let sums = try group.sum(totals + [Double(m)])
+            totals = Array(sums[0..<(2 * c)])
+            count = Int(sums[2 * c])
         }
         for ch in 0..<c {
-            var s1 = 0.0, s2 = 0.0
-            for b in 0..<n { s1 += moments[2 * (b * c + ch)]; s2 += moments[2 * (b * c + ch) + 1] }
-            let mu = s1 / Double(m), v = Swift.max(s2 / Double(m) - mu * mu, 0)
-            mp[ch] = Float(Double(src[ch * s]) + mu)
+            let mu = totals[ch] / Double(count), v = Swift.max(totals[c + ch] / Double(count) - mu * mu, 0)
+            mp[ch] = Float(Double(shifts[ch]) + mu)
             ip[ch] = Float(1 / (v + Double(eps)).squareRoot())
             bv[ch] = Float(v)
         }
@@ -146,7 +155,7 @@ public func batchNorm(_ x: Variable, weight: Variable?, bias: Variable?, statist
         affineRun(src + k * s, dst + k * s, s, scale[k % c], offset[k % c])
     }
     if training {
-        let f = Float(m) / Float(m - 1)
+        let f = Float(count) / Float(count - 1)
         statistics.mean = try statistics.mean * (1 - momentum) + meanT * momentum
         statistics.variance = try statistics.variance * (1 - momentum) + batchVar * (momentum * f)
         statistics.batchesTracked += 1
@@ -169,8 +178,14 @@ public func batchNorm(_ x: Variable, weight: Variable?, bias: Variable?, statist
             }
             for b in 0..<n { for ch in 0..<c { sg[ch] += sums[2 * (b * c + ch)]; sgx[ch] += sums[2 * (b * c + ch) + 1] } }
         }
+        // The parameters' gradients are this process's share; the input's needs the whole batch's sums.
         let dw = try Tensor(shape: [c], scalars: (0..<c).map { Float(sgx[$0]) * ip[$0] })
         let db = try Tensor(shape: [c], scalars: sg.map { Float($0) })
+        if let group, needX {
+            let sums = try group.sum(sg + sgx)
+            sg = Array(sums[0..<c])
+            sgx = Array(sums[c...])
+        }
         var dx: Tensor?
         if needX {
             // dx = a·g + b·x + c per channel (b = c = 0 in evaluation).
@@ -179,8 +194,8 @@ public func batchNorm(_ x: Variable, weight: Variable?, bias: Variable?, statist
                 let inv = ip[ch]
                 ca[ch] = (gamma?[ch] ?? 1) * inv
                 if training {
-                    cb[ch] = -ca[ch] * inv * inv * Float(sgx[ch] / Double(m))
-                    cc[ch] = -ca[ch] * Float(sg[ch] / Double(m)) - cb[ch] * mp[ch]
+                    cb[ch] = -ca[ch] * inv * inv * Float(sgx[ch] / Double(count))
+                    cc[ch] = -ca[ch] * Float(sg[ch] / Double(count)) - cb[ch] * mp[ch]
                 }
             }
             let t = Tensor(uninitialized: shape)

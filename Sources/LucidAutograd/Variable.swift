@@ -61,7 +61,9 @@ public final class Variable {
     /// Back-propagates from this variable, seeded with `seed` (ones for a scalar when nil).
     /// Gradients add up in `grad` of every variable that requires them. The graph is released
     /// afterwards (rules and saved activations are freed as soon as they have run).
-    public func backward(seed: Tensor? = nil) throws {
+    /// `gradientReady` is called with each leaf as soon as its gradient is final (data-parallel
+    /// training starts sending it while the rest of the pass runs).
+    public func backward(seed: Tensor? = nil, gradientReady: ((Variable) throws -> Void)? = nil) throws {
         guard requiresGrad else {
             throw TensorError.invalidArgument(op: "backward", detail: "the output does not require gradients (was it computed under noGrad, or from constants only?)")
         }
@@ -77,12 +79,18 @@ public final class Variable {
             }
             g0 = Tensor(shape: value.shape, repeating: 1)
         }
-        // Topological order (iterative DFS), outputs first after reversal.
+        // Topological order (iterative DFS), outputs first after reversal; and for each leaf the
+        // number of rules that send it a gradient.
         var order: [Variable] = []
         var visited = Set<ObjectIdentifier>()
+        var senders: [ObjectIdentifier: Int] = [:]
         var stack: [(Variable, Bool)] = [(self, false)]
         while let (v, expanded) = stack.popLast() {
-            if expanded { order.append(v); continue }
+            if expanded {
+                order.append(v)
+                for p in v.parents where p.requiresGrad && p.isLeaf { senders[ObjectIdentifier(p), default: 0] += 1 }
+                continue
+            }
             guard visited.insert(ObjectIdentifier(v)).inserted else { continue }
             stack.append((v, true))
             for p in v.parents where p.requiresGrad && !visited.contains(ObjectIdentifier(p)) {
@@ -90,6 +98,10 @@ public final class Variable {
             }
         }
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): g0]
+        func finish(_ leaf: Variable, _ g: Tensor) throws {
+            leaf.grad = leaf.grad.map { Autograd.accumulate($0, g) } ?? g
+            try gradientReady?(leaf)
+        }
         // Popping (rather than iterating) drops each node as soon as its rule has run, so the
         // activations it captured are freed during the backward pass, not after it.
         while let v = order.popLast() {
@@ -98,17 +110,23 @@ public final class Variable {
                 let grads = try rule(g)
                 precondition(grads.count == v.parents.count, "\(v.op): backward rule returned \(grads.count) gradients for \(v.parents.count) inputs")
                 for (p, pg) in zip(v.parents, grads) where p.requiresGrad {
-                    guard let pg else { continue }
-                    guard pg.shape == p.value.shape else {
-                        throw TensorError.shapeMismatch(op: "\(v.op) backward", detail: "gradient \(pg.shape) for input \(p.value.shape)")
-                    }
                     let key = ObjectIdentifier(p)
-                    if let acc = pending[key] { pending[key] = Autograd.accumulate(acc, pg) } else { pending[key] = pg }
+                    if let pg {
+                        guard pg.shape == p.value.shape else {
+                            throw TensorError.shapeMismatch(op: "\(v.op) backward", detail: "gradient \(pg.shape) for input \(p.value.shape)")
+                        }
+                        if let acc = pending[key] { pending[key] = Autograd.accumulate(acc, pg) } else { pending[key] = pg }
+                    }
+                    // A leaf whose last sender has run is final now, not when the order reaches it.
+                    if p.isLeaf, let n = senders[key] {
+                        senders[key] = n - 1
+                        if n == 1, let total = pending.removeValue(forKey: key) { try finish(p, total) }
+                    }
                 }
                 v.backwardRule = nil
                 v.parents = []
             } else {
-                v.grad = v.grad.map { Autograd.accumulate($0, g) } ?? g
+                try finish(v, g)
             }
         }
     }

@@ -4,7 +4,7 @@ import Foundation
 public struct FileWriteError: Error, CustomStringConvertible, Equatable, Sendable {
     public var path: String
     public var reason: String
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { "\(path): \(reason)".escapingControlCharacters }
 }
 
 /// Crash-safe file writing: the bytes go to a temporary file next to the destination, which is

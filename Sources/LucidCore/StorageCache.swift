@@ -10,11 +10,13 @@ import Foundation
 /// `minimumBytes` waits in a list for its exact (page-rounded) size; a training loop reaches a
 /// steady state after its first step and resident memory stays at the step's peak. When the kept
 /// blocks would exceed `capacityBytes` (a quarter of physical memory), every kept block is
-/// returned to the system first.
+/// returned to the system first. `LUCID_STORAGE_CACHE=0` keeps nothing (every block is freed
+/// at once, so that AddressSanitizer sees a use after free).
 enum StorageCache {
     /// Blocks below this size go straight to `malloc`/`free`.
     static let minimumBytes = 64 << 10
     static let capacityBytes: Int = {
+        if ProcessInfo.processInfo.environment["LUCID_STORAGE_CACHE"] == "0" { return 0 }
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
         return pages > 0 && pageSize > 0 ? pages * pageSize / 4 : 1 << 30
     }()

@@ -8,8 +8,30 @@ public enum TensorError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .shapeMismatch(op, detail): return "\(op): shape mismatch: \(detail)"
-        case let .invalidArgument(op, detail): return "\(op): invalid argument: \(detail)"
+        case let .shapeMismatch(op, detail): return "\(op): shape mismatch: \(detail)".escapingControlCharacters
+        case let .invalidArgument(op, detail): return "\(op): invalid argument: \(detail)".escapingControlCharacters
         }
+    }
+}
+
+extension String {
+    /// The text with line breaks and other control characters written as escapes (`\n`,
+    /// `\u{7}`), so that an error message quoting a file's contents stays one line.
+    public var escapingControlCharacters: String {
+        var out = String.UnicodeScalarView()
+        for s in unicodeScalars {
+            switch s {
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            case "\t", " ": out.append(s)
+            default:
+                switch s.properties.generalCategory {
+                case .control, .lineSeparator, .paragraphSeparator:
+                    out.append(contentsOf: "\\u{\(String(s.value, radix: 16))}".unicodeScalars)
+                default: out.append(s)
+                }
+            }
+        }
+        return String(out)
     }
 }

@@ -2,6 +2,11 @@ import Foundation
 import LucidCore
 
 extension Image {
+    /// `axes` reordered as TIFF (ImageJ) and OME-Zarr order them: T, C, Z, then YX.
+    public static func canonicalAxes(_ axes: String) -> String {
+        String(TIFFReader.canonicalOrder.filter(axes.contains)) + "YX"
+    }
+
     /// The same pixels with the leading axes reordered to `axes` (a permutation of the image's
     /// letters that still ends in `YX`), e.g. `"ZCYX"` → `"CZYX"`.
     public func transposed(to axes: String) throws -> Image {
@@ -55,7 +60,7 @@ extension Image {
     /// One `[Y, X]` plane for previews: the first time point and channel, and the middle Z plane
     /// or the maximum over Z.
     public func previewPlane(_ projection: Projection = .middle) throws -> Tensor {
-        let canonical = try transposed(to: String(TIFFReader.canonicalOrder.filter(axes.contains)) + "YX")
+        let canonical = try transposed(to: Image.canonicalAxes(axes))
         let (Z, H, W) = (size("Z"), size("Y"), size("X"))
         let plane = H * W
         // In TCZYX order the first T and C start the data; Z planes follow each other.

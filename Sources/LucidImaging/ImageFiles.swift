@@ -5,7 +5,7 @@ public enum ImageFiles {
     /// File extensions a folder is scanned for.
     public static let tiffExtensions: Set<String> = ["tif", "tiff"]
 
-    /// Expands each input in order: a file is kept, a folder gives its `.tif`/`.tiff` files, a
+    /// Expands each input in order: a file (or an OME-Zarr folder) is kept, a folder gives its `.tif`/`.tiff` files, a
     /// pattern (`*`, `?`, `[…]`, and `**` for any depth of folders, e.g. `data/**/*.tif`) gives
     /// the files it matches. Each input's files are sorted; duplicates are dropped.
     /// Throws `ImagingError.noMatch` naming the input that gave nothing.
@@ -29,7 +29,7 @@ public enum ImageFiles {
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
             throw ImagingError.noMatch(pattern: input, reason: "no such file or folder")
         }
-        guard isDir.boolValue else { return [input] }
+        guard isDir.boolValue, !OMEZarr.isGroup(input) else { return [input] }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: input)) ?? []
         let files = entries.filter { name in
             !name.hasPrefix(".") && extensions.contains((name as NSString).pathExtension.lowercased())

@@ -1,4 +1,5 @@
 import Foundation
+import LucidCore
 
 /// Errors raised by LucidImaging. Each description is one line naming the file (or pattern,
 /// axes string, argument) and the cause.
@@ -16,7 +17,9 @@ public enum ImagingError: Error, Equatable, CustomStringConvertible {
     /// An argument outside what the operation allows.
     case invalidArgument(op: String, detail: String)
 
-    public var description: String {
+    public var description: String { text.escapingControlCharacters }
+
+    private var text: String {
         switch self {
         case let .unreadable(path, reason): return "cannot read '\(path)': \(reason)"
         case let .unwritable(path, reason): return "cannot write '\(path)': \(reason)"

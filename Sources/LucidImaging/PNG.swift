@@ -53,6 +53,58 @@ public enum PNG {
         }
     }
 
+    /// The PNG file bytes of a gray image `[H, W]` with values in 0...1 (clamped; NaN → 0), for
+    /// embedding (HTML data URLs, archives).
+    public static func encode(_ gray: Tensor) throws -> Data {
+        guard gray.rank == 2, gray.shape[0] > 0, gray.shape[1] > 0 else {
+            throw ImagingError.invalidArgument(op: "PNG.encode", detail: "gray image must be [H, W], got shape \(gray.shape)")
+        }
+        let image = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
+        defer { image.deallocate() }
+        UnsafeMutableRawPointer(image).initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<png_image>.size)
+        image.pointee.version = png_uint_32(PNG_IMAGE_VERSION)
+        image.pointee.width = png_uint_32(gray.shape[1])
+        image.pointee.height = png_uint_32(gray.shape[0])
+        image.pointee.format = 0  // PNG_FORMAT_GRAY
+        let bytes = quantize(gray)
+        var size = 0
+        // The first call measures, the second writes.
+        var ok = bytes.withUnsafeBufferPointer { png_image_write_to_memory(image, nil, &size, 0, $0.baseAddress, 0, nil) }
+        var out = Data(count: size)
+        if ok != 0 {
+            ok = out.withUnsafeMutableBytes { dst in
+                bytes.withUnsafeBufferPointer { png_image_write_to_memory(image, dst.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
+            }
+        }
+        guard ok != 0 else {
+            let message = withUnsafeBytes(of: &image.pointee.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            png_image_free(image)
+            throw ImagingError.invalidArgument(op: "PNG.encode", detail: message.isEmpty ? "libpng failed" : ImagingError.oneLine(message))
+        }
+        out.count = size
+        return out
+    }
+
+    /// Reads a PNG file as RGB `[H, W, 3]` with values in 0...1 (gray and palette images are
+    /// expanded, alpha is composited on black); throws naming the file.
+    public static func readRGB(_ path: String) throws -> Tensor {
+        let image = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
+        defer { image.deallocate() }
+        UnsafeMutableRawPointer(image).initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<png_image>.size)
+        image.pointee.version = png_uint_32(PNG_IMAGE_VERSION)
+        func fail() -> ImagingError {
+            let message = withUnsafeBytes(of: &image.pointee.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            png_image_free(image)
+            return ImagingError.unreadable(path: path, reason: message.isEmpty ? "libpng failed" : ImagingError.oneLine(message))
+        }
+        guard png_image_begin_read_from_file(image, path) != 0 else { throw fail() }
+        image.pointee.format = 2  // PNG_FORMAT_RGB
+        let (w, h) = (Int(image.pointee.width), Int(image.pointee.height))
+        var bytes = [UInt8](repeating: 0, count: w * h * 3)
+        guard bytes.withUnsafeMutableBufferPointer({ png_image_finish_read(image, nil, $0.baseAddress, 0, nil) }) != 0 else { throw fail() }
+        return try Tensor(shape: [h, w, 3], scalars: bytes.map { Float($0) / 255 })
+    }
+
     /// 0...1 floats to 0...255 bytes.
     static func quantize(_ t: Tensor) -> [UInt8] {
         t.withUnsafeBufferPointer { p in

@@ -130,9 +130,10 @@ public struct PatchSampler: Sendable {
     /// A training batch of `size` random crops of `sources` (aligned `[C, spatial…]` images),
     /// every patch position of the data equally likely, with random flips in Y and X and (for
     /// square patches) transposes when `augment`: one `[size, C, patch…]` tensor per aligned
-    /// image. A batch is a pure function of the generator state.
-    public static func uniformBatch(_ sources: [[Tensor]], patchShape: [Int], size: Int, augment: Bool,
-                                    rng: inout RandomGenerator) -> [Tensor] {
+    /// image. A batch is a pure function of the generator state. With `rows`, all `size` crops
+    /// are drawn but only those rows are cut (a data-parallel process's share of the batch).
+    public static func uniformBatch(_ sources: [[Tensor]], patchShape: [Int], size: Int, rows: Range<Int>? = nil,
+                                    augment: Bool, rng: inout RandomGenerator) -> [Tensor] {
         let d = patchShape.count
         let square = patchShape[d - 1] == patchShape[d - 2]
         // Positions per source, so that every patch position of the data is equally likely.
@@ -151,8 +152,9 @@ public struct PatchSampler: Sendable {
             }
             crops.append(crop)
         }
+        if let rows { crops = Array(crops[rows]) }
         func gather(_ k: Int) -> Tensor {
-            let c = sources[0][k].shape[0]
+            let c = sources[0][k].shape[0], size = crops.count
             let out = Tensor(uninitialized: [size, c] + patchShape)
             let ph = patchShape[d - 2], pw = patchShape[d - 1], pz = d == 3 ? patchShape[0] : 1
             let dst = out.storage.base

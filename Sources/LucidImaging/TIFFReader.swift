@@ -9,8 +9,10 @@ extension Image {
     /// ImageJ hyperstack metadata gives the axes (in TCZYX order), pixel size and Z spacing;
     /// without it a multi-page file reads as `ZYX` (`YX` for one page), and multi-sample pages
     /// (RGB) give a `C` axis. Corrupt or truncated files throw `ImagingError` naming the file.
+    /// An OME-Zarr folder reads its full-resolution level (see `OMEZarr`).
     public static func read(_ path: String) throws -> Image {
-        try TIFFReader(path: path).read()
+        if OMEZarr.isGroup(path) { return try OMEZarr.open(path).read() }
+        return try TIFFReader(path: path).read()
     }
 }
 
@@ -320,20 +322,11 @@ struct TIFFReader {
         return out
     }
 
-    /// Throws (instead of failing to allocate) when the pixels as Float32 would not fit in memory,
-    /// which is what corrupt size tags usually claim.
+    /// Throws (instead of failing to allocate) when the pixels as Float32 would not fit in the
+    /// available memory, which is what corrupt size tags usually claim.
     private func checkMemory(planes: Int, samples: Int, height: Int, width: Int) throws {
-        var bytes = 4
-        for f in [planes, samples, height, width] {
-            let (r, overflow) = bytes.multipliedReportingOverflow(by: f)
-            guard !overflow else { bytes = .max; break }
-            bytes = r
-        }
-        let memory = ProcessInfo.processInfo.physicalMemory
-        guard UInt64(bytes) <= memory else {
-            throw fail("\(planes) page(s) of \(width)x\(height)x\(samples) pixels need "
-                + String(format: "%.3g GiB as Float32, more than this machine's %.3g GiB", Double(bytes) / 1_073_741_824,
-                         Double(memory) / 1_073_741_824) + " (corrupt size tags?)")
+        if let short = SystemMemory.shortfall(SystemMemory.product([4, planes, samples, height, width])) {
+            throw fail("\(planes) page(s) of \(width)x\(height)x\(samples) pixels as Float32 \(short) (corrupt size tags?)")
         }
     }
 
@@ -377,6 +370,9 @@ struct TIFFReader {
             guard tw > 0, th > 0, tw <= 1 << 20, th <= 1 << 20, tileBytes <= 1 << 33,
                   tileBytes >= tw * th * contigSamples * bps else {
                 throw fail("page \(page): \(TIFFLibrary.lastError(or: "invalid tile size \(tw)x\(th)"))")
+            }
+            if let short = SystemMemory.shortfall(tileBytes) {
+                throw fail("page \(page): a tile of \(tw)x\(th) pixels \(short) (corrupt tile size tags?)")
             }
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: tileBytes, alignment: 64)
             defer { buffer.deallocate() }

@@ -36,7 +36,9 @@ public struct TIFFWriteOptions: Sendable, Equatable {
 extension Image {
     /// Writes the image as an ImageJ-compatible TIFF (atomically: a temporary file in the same
     /// folder renamed over `path`). Values are rounded and clamped to integer types; NaN → 0.
+    /// A path ending in `.zarr` gets an OME-Zarr image instead (see `OMEZarr.write`).
     public func write(to path: String, as type: PixelType = .float32) throws {
+        if OMEZarr.isZarrPath(path) { return try OMEZarr.write(self, to: path, as: type) }
         try write(to: path, as: type, options: TIFFWriteOptions())
     }
 
@@ -75,10 +77,12 @@ extension Image {
         let temp = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).lucid-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp").path
         TIFFLibrary.resetMessages()
+        errno = 0
         guard let tif = TIFFOpen(temp, big ? "w8" : "w") else {
-            let errnoText = String(cString: strerror(errno))
-            let reason = TIFFLibrary.lastError(or: errnoText).replacingOccurrences(of: "\(temp): ", with: "")
-            throw ImagingError.unwritable(path: path, reason: reason)
+            let code = errno
+            unlink(temp)  // libtiff creates the file before it fails to write the header
+            let reason = TIFFLibrary.lastError(or: String(cString: strerror(code))).replacingOccurrences(of: "\(temp): ", with: "")
+            throw ImagingError.unwritable(path: path, reason: Image.withSystemError(reason, code))
         }
         var closed = false
         defer {
@@ -124,16 +128,26 @@ extension Image {
         }
         closed = true
         TIFFLibrary.resetMessages()
+        errno = 0
         TIFFClose(tif)
         if let e = TIFFLibrary.log.lastError {
+            let code = errno
             unlink(temp)
-            throw ImagingError.unwritable(path: path, reason: e)
+            throw ImagingError.unwritable(path: path, reason: Image.withSystemError(e, code))
         }
         guard rename(temp, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temp)
             throw ImagingError.unwritable(path: path, reason: reason)
         }
+    }
+
+    /// `message` with the cause a failed write left in `errno` (a full disk, a quota, an I/O
+    /// error), which libtiff's own messages leave out.
+    static func withSystemError(_ message: String, _ code: Int32) -> String {
+        guard [ENOSPC, EDQUOT, EIO, EFBIG, EROFS].contains(code) else { return message }
+        let cause = String(cString: strerror(code))
+        return message.contains(cause) ? message : message + " (\(cause))"
     }
 
     /// Smallest and largest finite value (nil when there is none).
@@ -157,8 +171,8 @@ private struct PageWriter {
     let options: TIFFWriteOptions
 
     private func fail(_ page: Int, _ what: String) -> ImagingError {
-        .unwritable(path: path, reason: "page \(page): "
-            + TIFFLibrary.lastError(or: what).replacingOccurrences(of: "\(temp): ", with: ""))
+        .unwritable(path: path, reason: Image.withSystemError("page \(page): "
+            + TIFFLibrary.lastError(or: what).replacingOccurrences(of: "\(temp): ", with: ""), errno))
     }
 
     func setFields(description: String?, pixelSize: Double?, page: Int, pages: Int) throws {

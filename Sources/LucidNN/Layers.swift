@@ -17,6 +17,28 @@ func checkInput(_ x: Variable, dims: Int, channels: Int, op: String) throws {
     }
 }
 
+/// The checked per-axis settings and the initialized parameters of `Conv` and `ConvTranspose`:
+/// weight of `weightShape(kernel)` and bias initialized as PyTorch does (uniform ±1/√fanIn).
+struct ConvSetup {
+    let kernel, stride, padding, dilation: [Int]
+    let weight: Variable
+    let bias: Variable?
+
+    init(op: String, dims: Int, inChannels: Int, outChannels: Int, kernel: [Int], stride: [Int], padding: [Int],
+         dilation: [Int], bias: Bool, weightShape: ([Int]) -> [Int], rng: inout RandomGenerator) throws {
+        guard (1...3).contains(dims), inChannels > 0, outChannels > 0 else {
+            throw TensorError.invalidArgument(op: op, detail: "dims \(dims) must be 1…3 and channels (\(inChannels), \(outChannels)) positive")
+        }
+        self.kernel = try perAxis(kernel, dims: dims, name: "kernel", op: op, minimum: 1)
+        self.stride = try perAxis(stride, dims: dims, name: "stride", op: op, minimum: 1)
+        self.padding = try perAxis(padding, dims: dims, name: "padding", op: op, minimum: 0)
+        self.dilation = try perAxis(dilation, dims: dims, name: "dilation", op: op, minimum: 1)
+        let shape = weightShape(self.kernel)
+        weight = Variable(Initializers.kaimingUniform(shape, rng: &rng), requiresGrad: true)
+        self.bias = bias ? Variable(Initializers.bias(count: outChannels, weightShape: shape, rng: &rng), requiresGrad: true) : nil
+    }
+}
+
 /// An N-d convolution layer (`nn.Conv1d/2d/3d`): weight `[Cout, Cin, k…]`, optional bias,
 /// both initialized as PyTorch does (uniform ±1/√fanIn from `rng`).
 public final class Conv: Layer {
@@ -36,20 +58,14 @@ public final class Conv: Layer {
     public init(dims: Int, inChannels: Int, outChannels: Int, kernel: [Int], stride: [Int] = [1],
                 padding: [Int] = [0], dilation: [Int] = [1], bias: Bool = true,
                 rng: inout RandomGenerator) throws {
-        let op = "Conv\(dims)d"
-        guard (1...3).contains(dims), inChannels > 0, outChannels > 0 else {
-            throw TensorError.invalidArgument(op: op, detail: "dims \(dims) must be 1…3 and channels (\(inChannels), \(outChannels)) positive")
-        }
+        let s = try ConvSetup(op: "Conv\(dims)d", dims: dims, inChannels: inChannels, outChannels: outChannels,
+                              kernel: kernel, stride: stride, padding: padding, dilation: dilation, bias: bias,
+                              weightShape: { [outChannels, inChannels] + $0 }, rng: &rng)
         self.dims = dims
         self.inChannels = inChannels
         self.outChannels = outChannels
-        self.kernel = try perAxis(kernel, dims: dims, name: "kernel", op: op, minimum: 1)
-        self.stride = try perAxis(stride, dims: dims, name: "stride", op: op, minimum: 1)
-        self.padding = try perAxis(padding, dims: dims, name: "padding", op: op, minimum: 0)
-        self.dilation = try perAxis(dilation, dims: dims, name: "dilation", op: op, minimum: 1)
-        let shape = [outChannels, inChannels] + self.kernel
-        weight = Variable(Initializers.kaimingUniform(shape, rng: &rng), requiresGrad: true)
-        self.bias = bias ? Variable(Initializers.bias(count: outChannels, weightShape: shape, rng: &rng), requiresGrad: true) : nil
+        (self.kernel, self.stride, self.padding, self.dilation) = (s.kernel, s.stride, s.padding, s.dilation)
+        (weight, self.bias) = (s.weight, s.bias)
     }
 
     /// Square/cubic kernel convenience: `Conv(dims: 2, inChannels: 1, outChannels: 32, kernel: 3, padding: 1, rng: &rng)`.
@@ -66,46 +82,6 @@ public final class Conv: Layer {
     public func callAsFunction(_ x: Variable) throws -> Variable {
         try checkInput(x, dims: dims, channels: inChannels, op: "Conv\(dims)d")
         return try conv(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
-    }
-}
-
-extension Conv {
-    /// `leakyReLU(self(x), slope)` as one recorded operation (slope 0: ReLU). The activation is
-    /// applied in place on the convolution output and the backward pass takes its mask from the
-    /// output, so the pre-activation tensor is never kept: one pass and one activation-sized
-    /// buffer fewer per layer than the two separate operations.
-    public func fusedLeakyReLU(_ x: Variable, slope: Float) throws -> Variable {
-        try checkInput(x, dims: dims, channels: inChannels, op: "Conv\(dims)d")
-        guard (0..<1).contains(slope) else {
-            throw TensorError.invalidArgument(op: "Conv.fusedLeakyReLU", detail: "slope \(slope) must lie in [0, 1)")
-        }
-        let (stride, padding, dilation) = (self.stride, self.padding, self.dilation)
-        var y = try LucidCore.conv(x.value, weight: weight.value, bias: bias?.value, stride: stride,
-                                   padding: padding, dilation: dilation)
-        y.withUnsafeMutableBufferPointer { b in
-            let p = b.baseAddress!
-            let k = SIMD16<Float>(repeating: slope), zero = SIMD16<Float>()
-            Threads.parallelChunks(b.count, minChunk: 1 << 15) { r in
-                var i = r.lowerBound
-                while i + 16 <= r.upperBound {
-                    let v = load16(p, i)
-                    store16(v.replacing(with: v * k, where: v .< zero), p, i)
-                    i += 16
-                }
-                while i < r.upperBound { if p[i] < 0 { p[i] *= slope }; i += 1 }
-            }
-        }
-        let xv = x.value, wv = weight.value, out = y
-        let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad
-        return Variable.record(y, parents: [x, weight] + (bias.map { [$0] } ?? []), op: "conv+leakyReLU") { g in
-            let gy = try Tensor.leakyReLUBackward(g, input: out, slope: slope)
-            var grads: [Tensor?] = [
-                needX ? try convBackwardInput(gy, weight: wv, inputShape: xv.shape, stride: stride, padding: padding, dilation: dilation) : nil,
-                needW ? try convBackwardWeight(gy, input: xv, weightShape: wv.shape, stride: stride, padding: padding, dilation: dilation) : nil,
-            ]
-            if let needB { grads.append(needB ? try convBackwardBias(gy) : nil) }
-            return grads
-        }
     }
 }
 
@@ -129,20 +105,15 @@ public final class ConvTranspose: Layer {
                 padding: [Int] = [0], outputPadding: [Int] = [0], dilation: [Int] = [1], bias: Bool = true,
                 rng: inout RandomGenerator) throws {
         let op = "ConvTranspose\(dims)d"
-        guard (1...3).contains(dims), inChannels > 0, outChannels > 0 else {
-            throw TensorError.invalidArgument(op: op, detail: "dims \(dims) must be 1…3 and channels (\(inChannels), \(outChannels)) positive")
-        }
+        let s = try ConvSetup(op: op, dims: dims, inChannels: inChannels, outChannels: outChannels,
+                              kernel: kernel, stride: stride, padding: padding, dilation: dilation, bias: bias,
+                              weightShape: { [inChannels, outChannels] + $0 }, rng: &rng)
         self.dims = dims
         self.inChannels = inChannels
         self.outChannels = outChannels
-        self.kernel = try perAxis(kernel, dims: dims, name: "kernel", op: op, minimum: 1)
-        self.stride = try perAxis(stride, dims: dims, name: "stride", op: op, minimum: 1)
-        self.padding = try perAxis(padding, dims: dims, name: "padding", op: op, minimum: 0)
+        (self.kernel, self.stride, self.padding, self.dilation) = (s.kernel, s.stride, s.padding, s.dilation)
         self.outputPadding = try perAxis(outputPadding, dims: dims, name: "outputPadding", op: op, minimum: 0)
-        self.dilation = try perAxis(dilation, dims: dims, name: "dilation", op: op, minimum: 1)
-        let shape = [inChannels, outChannels] + self.kernel
-        weight = Variable(Initializers.kaimingUniform(shape, rng: &rng), requiresGrad: true)
-        self.bias = bias ? Variable(Initializers.bias(count: outChannels, weightShape: shape, rng: &rng), requiresGrad: true) : nil
+        (weight, self.bias) = (s.weight, s.bias)
     }
 
     /// Square/cubic kernel convenience.

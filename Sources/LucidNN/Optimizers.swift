@@ -144,14 +144,6 @@ func parallelElementwise(_ n: Int, _ body: (Int, Int) -> Void) {
     Threads.parallelChunks(n, minChunk: 1 << 16) { r in body(r.lowerBound, r.upperBound) }
 }
 
-@inline(__always) func load16(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD16<Float> {
-    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always) func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
-    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
 /// Stochastic gradient descent with optional momentum (PyTorch's formulation: the first step
 /// stores the gradient as the buffer), dampening, Nesterov momentum and L2 weight decay.
 public final class SGD: Optimizer {

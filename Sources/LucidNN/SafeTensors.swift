@@ -7,7 +7,7 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
     public var path: String
     /// What is wrong with it.
     public var reason: String
-    public var description: String { "safetensors \(path): \(reason)" }
+    public var description: String { "safetensors \(path): \(reason)".escapingControlCharacters }
 }
 
 /// Reads and writes the safetensors format (the Hugging Face / PyTorch checkpoint format).
@@ -70,12 +70,18 @@ public enum SafeTensors {
     /// Reads every tensor and the `__metadata__` map, validating the header, the dtypes and
     /// that the data offsets exactly tile the data section.
     public static func load(from url: URL) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
-        let path = url.path
-        func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(path: path, reason: reason) }
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw fail("cannot read file: \((error as NSError).localizedDescription)")
+            throw SafeTensorsError(path: url.path, reason: "cannot read file: \((error as NSError).localizedDescription)")
         }
+        return try load(data, path: url.path)
+    }
+
+    /// Parses the bytes of a safetensors file as `load(from:)` does; `path` names it in errors.
+    /// Sizes the header declares are checked (without overflow) against the data section and the
+    /// available memory before anything is allocated.
+    public static func load(_ data: Data, path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(path: path, reason: reason) }
         guard data.count >= 8 else { throw fail("truncated: \(data.count) bytes, shorter than the 8-byte header length") }
         let n64 = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard n64 <= UInt64(maxHeaderBytes) else { throw fail("bad header: length \(n64) exceeds \(maxHeaderBytes) bytes") }
@@ -103,20 +109,22 @@ public enum SafeTensors {
                   let shapeAny = e["shape"] as? [Any], let offAny = e["data_offsets"] as? [Any], offAny.count == 2
             else { throw fail("bad header: entry '\(name)' lacks dtype, shape or data_offsets") }
             let shape = try shapeAny.map { v -> Int in
-                guard let i = (v as? NSNumber)?.intValue, i >= 0 else { throw fail("bad header: shape of '\(name)' is not a list of non-negative integers") }
+                guard let i = v as? Int, i >= 0 else { throw fail("bad header: shape of '\(name)' is not a list of non-negative integers") }
                 return i
             }
             let off = try offAny.map { v -> Int in
-                guard let i = (v as? NSNumber)?.intValue, i >= 0 else { throw fail("bad header: data_offsets of '\(name)' are not non-negative integers") }
+                guard let i = v as? Int, i >= 0 else { throw fail("bad header: data_offsets of '\(name)' are not non-negative integers") }
                 return i
             }
             guard let size = elementSize(dtype) else { throw fail("unsupported dtype '\(dtype)' of '\(name)' (supported: F32, F64, F16, BF16, I64, I32)") }
+            guard let bytes = SystemMemory.product(shape + [size]) else {
+                throw fail("'\(name)' of shape \(shape) has more elements than a 64-bit size can count")
+            }
             guard off[0] <= off[1], off[1] <= dataSize else {
                 throw fail("offset out of range: '\(name)' spans [\(off[0]), \(off[1])) but the data section has \(dataSize) bytes")
             }
-            let count = shape.reduce(1, *)
-            guard off[1] - off[0] == count * size else {
-                throw fail("'\(name)' of shape \(shape) and dtype \(dtype) needs \(count * size) bytes, data_offsets give \(off[1] - off[0])")
+            guard off[1] - off[0] == bytes else {
+                throw fail("'\(name)' of shape \(shape) and dtype \(dtype) needs \(bytes) bytes, data_offsets give \(off[1] - off[0])")
             }
             entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: off[0], end: off[1]))
         }
@@ -127,6 +135,8 @@ public enum SafeTensors {
             expected = e.end
         }
         guard expected == dataSize else { throw fail("bad header: tensors cover \(expected) bytes but the data section has \(dataSize)") }
+        let floats = entries.reduce(0) { $0 + ($1.end - $1.begin) / elementSize($1.dtype)! * 4 }
+        if let short = SystemMemory.shortfall(floats) { throw fail("the tensors as Float32 \(short)") }
 
         var tensors: [String: Tensor] = [:]
         data.withUnsafeBytes { raw in

@@ -183,6 +183,22 @@ public struct UNetConfig: ModelConfig, Equatable {
         guard !residual || inChannels == outChannels else {
             throw bad("residual needs inChannels == outChannels (got \(inChannels), \(outChannels))")
         }
+        // Sizes from a checkpoint's lucid.json are untrusted: a lower bound on the weights must be
+        // countable and fit before any is allocated. Encoder level i has convsPerLevel − 1
+        // convolutions from and to 2^i·firstFilters channels, the middle convsPerLevel of at least
+        // 2^(depth−1)·firstFilters, the first one inChannels·firstFilters.
+        var kernels = [SystemMemory.product([inChannels, firstFilters])]
+        for level in 0..<depth {
+            let count = level == depth - 1 ? SystemMemory.sum([convsPerLevel - 1, convsPerLevel]) : convsPerLevel - 1
+            kernels.append(count.flatMap { SystemMemory.product([$0, firstFilters << level, firstFilters << level]) })
+        }
+        let taps = SystemMemory.product(Array(repeating: kernel, count: dims))
+        let bytes = SystemMemory.sum(kernels).flatMap { total in taps.flatMap { SystemMemory.product([4, $0, total]) } }
+        let tooWide = firstFilters > Int.max >> 9  // `firstFilters << level` would lose bits
+        if let short = SystemMemory.shortfall(tooWide ? nil : bytes) {
+            throw bad("its convolution weights (kernel \(kernel), \(dims)-D, \(firstFilters) filters doubling over \(depth) levels, "
+                      + "\(convsPerLevel) convolutions per level) \(short)")
+        }
     }
 }
 
@@ -212,7 +228,9 @@ public final class ConvBlock: Layer {
     public func callAsFunction(_ x: Variable) throws -> Variable {
         var h: Variable
         if norm == nil, let c = conv as? Conv, activation == .relu || activation == .leakyReLU {
-            h = try c.fusedLeakyReLU(x, slope: activation == .relu ? 0 : 0.01)
+            try checkInput(x, dims: c.dims, channels: c.inChannels, op: "Conv\(c.dims)d")
+            h = try convLeakyReLU(x, weight: c.weight, bias: c.bias, stride: c.stride, padding: c.padding,
+                                  dilation: c.dilation, slope: activation == .relu ? 0 : 0.01)
         } else {
             h = try conv(x)
             if let norm { h = try norm(h) }

@@ -106,7 +106,14 @@ public enum Deconvolution {
                         continue
                     }
                     let o = obs + (zs * sy + ys) * sx
-                    for x in 0..<sx { d[x] = ratio(o[x], d[x]) }
+                    var x = 0
+                    let tiny = SIMD16<Float>(repeating: 1e-12), zero = SIMD16<Float>()
+                    while x + 16 <= sx {
+                        let c = load16(d, x)
+                        store16((pointwiseMax(load16(o, x), zero) / c).replacing(with: 0, where: c .<= tiny), d, x)
+                        x += 16
+                    }
+                    while x < sx { d[x] = ratio(o[x], d[x]); x += 1 }
                     for x in sx..<px { d[x] = mx[x] < 0 ? 0 : ratio(o[mx[x]], d[x]) }
                 }
             }
@@ -124,14 +131,26 @@ public enum Deconvolution {
                     var diff = 0.0, norm = 0.0
                     for r in (rows * b / blocks)..<(rows * (b + 1) / blocks) {
                         let er = e + r * rs, wr = w + r * rs
-                        var dRow: Float = 0, nRow: Float = 0
-                        for x in 0..<px {
+                        var dLanes = SIMD16<Float>(), nLanes = SIMD16<Float>()
+                        var x = 0
+                        while x + 16 <= px {
+                            let old = load16(er, x)
+                            let new = pointwiseMax(old * load16(wr, x), SIMD16<Float>())
+                            store16(new, er, x)
+                            store16(new, wr, x)
+                            dLanes = dLanes.addingProduct(new - old, new - old)
+                            nLanes = nLanes.addingProduct(old, old)
+                            x += 16
+                        }
+                        var dRow = dLanes.sum(), nRow = nLanes.sum()
+                        while x < px {
                             let old = er[x]
                             let new = max(old * wr[x], 0)
                             er[x] = new
                             wr[x] = new
                             dRow += (new - old) * (new - old)
                             nRow += old * old
+                            x += 1
                         }
                         diff += Double(dRow)
                         norm += Double(nRow)

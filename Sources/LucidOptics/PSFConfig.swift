@@ -7,9 +7,11 @@ public enum PSFModel: String, Codable, Sendable, CaseIterable {
     case gaussian
     /// 2-D widefield Airy pattern `(2 J₁(v)/v)²`.
     case airy
-    /// 3-D scalar widefield PSF (Debye integral over the aperture angle with exact defocus).
+    /// 3-D scalar widefield PSF: the Debye integral of a uniformly filled pupil with exact
+    /// (non-paraxial) defocus; its focal plane is the Airy pattern.
     case bornWolf = "born-wolf"
-    /// 3-D scalar widefield PSF with the Gibson–Lanni refractive-index-mismatch aberration.
+    /// 3-D scalar widefield PSF with the Gibson–Lanni refractive-index-mismatch aberration
+    /// (psfmodels' `scalar` model, same parameters and axial convention).
     case gibsonLanni = "gibson-lanni"
     /// Confocal: excitation PSF × (emission PSF ⊗ pinhole).
     case confocal
@@ -19,8 +21,19 @@ public enum PSFModel: String, Codable, Sendable, CaseIterable {
 /// (`{model: born-wolf, na: 1.2, wavelength: 0.52, dxy: 0.1, dz: 0.2, nxy: 33, nz: 33}`).
 ///
 /// Lengths are in µm. Without `nz` the PSF is 2-D (the focal plane); with it, a `[nz, nxy, nxy]`
-/// stack centred on the focus. Every PSF is normalized to sum 1 and integrated over each pixel's
-/// area (`oversample`² sub-samples per pixel; exactly, for the Gaussian).
+/// stack of `nz` planes `dz` apart whose centre plane is the nominal focus. Every PSF is
+/// normalized to sum 1 and integrated over each pixel's area (`oversample`² sub-samples per
+/// pixel; exactly, for the Gaussian).
+///
+/// Axial convention (Gibson–Lanni as psfmodels and MicroscPSF define it, so their parameters give
+/// the same PSF): plane `j` is taken with the focus at `z = pz + (j − nz/2)·dz` µm below the
+/// coverslip, `z` growing into the sample (away from the objective) with `j`. `z` is the
+/// nominal focal position: the objective moved from its design focus on the coverslip by `z`
+/// less the paraxial focal shift `pz (nᵢ/ns − 1)`, so that at `z = pz` (the centre plane) a
+/// paraxial ray from the source focuses on it; `dz` is the step of the objective. Spherical
+/// aberration moves the intensity peak off the centre plane: with an oil objective (nᵢ 1.518) in
+/// water (ns 1.33) it lies at larger `z` (0.36 µm further for NA 1.4, λ 0.52 µm, pz 2 µm). Born–Wolf
+/// stacks are symmetric about the centre plane (the source is there, `pz` is not used).
 public struct PSFConfig: Codable, Equatable, Sendable {
     /// Which model.
     public var model: PSFModel
@@ -39,12 +52,15 @@ public struct PSFConfig: Codable, Equatable, Sendable {
     /// Coverslip refractive index, actual and design (Gibson–Lanni).
     public var ng: Double
     public var ng0: Double?
-    /// Immersion thickness of the design (working distance, µm).
+    /// Immersion thickness of the design (µm): the working distance, the immersion layer between
+    /// objective and coverslip when the objective is focused on the coverslip as designed. It only
+    /// matters when `ni` differs from `ni0`.
     public var ti0: Double
     /// Coverslip thickness, actual and design (µm).
     public var tg: Double
     public var tg0: Double?
-    /// Depth of the point source below the coverslip (µm, Gibson–Lanni).
+    /// Depth of the point source in the sample, from the coverslip's sample-side surface (µm,
+    /// ≥ 0, Gibson–Lanni); psfmodels' `pz`.
     public var pz: Double
     /// Lateral pixel size (µm).
     public var dxy: Double

@@ -16,12 +16,14 @@ public struct ProcessOutput {
     public var err: String
 }
 
-/// Runs `executable` with `arguments` (in `directory` when given) to the end.
-public func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = nil) throws -> ProcessOutput {
+/// Runs `executable` with `arguments` (in `directory` when given, with `environment` added) to the end.
+public func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = nil,
+                       environment: [String: String] = [:]) throws -> ProcessOutput {
     let p = Process()
     p.executableURL = executable
     p.arguments = arguments
     if let directory { p.currentDirectoryURL = directory }
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
@@ -81,8 +83,9 @@ public var lucidBinary: URL? {
     return nil
 }
 
-/// Runs `lucid arguments…` in `directory`; skips the test when the binary is not built.
+/// Runs `lucid arguments…` in `directory`; skips the test when the binary is not built. Its
+/// measured plans (wisdom) go to `directory/wisdom`, never to the user's ~/.cache.
 public func runLucid(_ arguments: [String], in directory: URL) throws -> ProcessOutput {
     guard let binary = lucidBinary else { throw XCTSkip("the lucid binary is not built next to the tests") }
-    return try runProcess(binary, arguments, in: directory)
+    return try runProcess(binary, arguments, in: directory, environment: ["LUCID_WISDOM": directory.path + "/wisdom"])
 }

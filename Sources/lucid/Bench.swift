@@ -18,6 +18,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "List the case names and exit.")
     var list = false
 
+    /// One side of `ddp_unet2d_train` (started by it, alone or under mpirun).
+    @Flag(help: .hidden)
+    var ddpWorker = false
+
     func validate() throws {
         if repeats < 5 { throw ValidationError("--repeats must be at least 5 so the median means something") }
         let known = Set(BenchRegistry.all.map(\.name))
@@ -29,6 +33,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         if list { BenchRegistry.all.forEach { print($0.name) }; return }
         threads.apply()
+        if ddpWorker { return try DistributedBenchmarks.worker(BenchContext(repeats: repeats)) }
         for c in BenchRegistry.all where cases.isEmpty || cases.contains(c.name) {
             try c.run(BenchContext(repeats: repeats))
         }
@@ -47,7 +52,8 @@ struct BenchContext {
     var warmup = 2
 
     /// Times `body` `repeats` times after warm-up and prints one JSON line: `case`, `config`,
-    /// `median_s`, `min_s`, `max_s`, and each rate computed from the median and best time.
+    /// the machine (`cpu`, `isa`, `threads`, `planner`), `median_s`, `min_s`, `max_s`, and each
+    /// rate computed from the median and best time.
     func measure(_ name: String, config: [String: Any], rates: [String: (Double) -> Double] = [:],
                  repeats: Int? = nil, _ body: () throws -> Void) rethrows {
         for _ in 0..<warmup { try body() }
@@ -60,6 +66,7 @@ struct BenchContext {
         times.sort()
         let median = times[times.count / 2]
         var json: [String: Any] = ["case": name, "config": config, "threads": Threads.count,
+                                   "cpu": Wisdom.cpuModel, "isa": Wisdom.isa, "planner": ConvPlanner.mode.rawValue,
                                    "repeats": times.count, "median_s": median,
                                    "min_s": times.first!, "max_s": times.last!]
         for (rate, f) in rates {
@@ -75,6 +82,7 @@ struct BenchContext {
 /// Every benchmark case, in the order `lucid bench` runs them.
 enum BenchRegistry {
     static var all: [BenchCase] {
-        EngineBenchmarks.cases + NetworkBenchmarks.cases + DiffusionBenchmarks.cases + OpticsBenchmarks.cases + MetricsBenchmarks.cases
+        EngineBenchmarks.cases + NetworkBenchmarks.cases + DiffusionBenchmarks.cases + DistributedBenchmarks.cases
+            + OpticsBenchmarks.cases + MetricsBenchmarks.cases
     }
 }

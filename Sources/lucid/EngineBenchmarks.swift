@@ -12,8 +12,8 @@ enum EngineBenchmarks {
         return Tensor.randomUniform(shape, low: -0.5, high: 0.5, rng: &rng)
     }
 
-    /// OpenBLAS `cblas_sgemm` (row-major `C = A·B`) at 1 and 2 threads, and Lucid's SIMD16
-    /// micro-kernel (`Gemm.multiply`, one thread per column block) on the same shapes.
+    /// OpenBLAS `cblas_sgemm` (row-major `C = A·B`) at 1 and 2 threads, and Lucid's own
+    /// `Gemm.sgemm` (packing `A` included, as OpenBLAS packs inside its call) on the same shapes.
     static func sgemm(_ ctx: BenchContext) throws {
         let shapes: [(String, Int, Int, Int)] = [
             ("square_2048", 2048, 2048, 2048), ("conv2d_32x288x65536", 32, 65536, 288),
@@ -36,16 +36,14 @@ enum EngineBenchmarks {
                                     a.storage.base, Int32(k), b.storage.base, Int32(n), 0, cb.baseAddress!, Int32(n))
                     }
                 }
-                let packed = Gemm.PackedA(m: m, k: k, from: a.storage.base, lda: k)
-                let blocks = 48 * 64
-                c.withUnsafeMutableBufferPointer { cb in
-                    let cp = cb.baseAddress!
+                for loop in Gemm.Loop.allCases {
                     var lucidConfig = config
-                    lucidConfig["library"] = "lucid-simd16"
-                    ctx.measure("sgemm_" + name, config: lucidConfig, rates: rate, repeats: max(5, ctx.repeats / 2)) {
-                        Threads.parallelFor((n + blocks - 1) / blocks) { j in
-                            let n0 = j * blocks
-                            Gemm.multiply(packed, b.storage.base + n0, ldb: n, n: min(blocks, n - n0), cp + n0, ldc: n, accumulate: false)
+                    lucidConfig["library"] = "lucid"
+                    lucidConfig["loop"] = loop.rawValue
+                    c.withUnsafeMutableBufferPointer { cb in
+                        ctx.measure("sgemm_" + name, config: lucidConfig, rates: rate, repeats: max(5, ctx.repeats / 2)) {
+                            Gemm.sgemm(m: m, n: n, k: k, a.storage.base, lda: k, b.storage.base, ldb: n, cb.baseAddress!, ldc: n,
+                                       loop: loop)
                         }
                     }
                 }

@@ -66,7 +66,7 @@ struct PSFGibsonLanni: ParsableCommand {
     @Option(help: "Design immersion thickness / working distance (µm).") var ti0: Double = 150
     @Option(help: "Coverslip thickness (µm).") var tg: Double = 170
     @Option(help: "Design coverslip thickness (default: --tg).") var tg0: Double?
-    @Option(help: "Depth of the source below the coverslip (µm).") var pz: Double = 0
+    @Option(help: "Depth of the source below the coverslip (µm, psfmodels' pz); the centre plane is the nominal focus on it, planes further into the sample follow.") var pz: Double = 0
 
     func run() throws {
         var c = lateral.config(.gibsonLanni)

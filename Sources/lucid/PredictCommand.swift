@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LucidCore
+import LucidDistributed
 import LucidImaging
 import LucidNN
 import LucidRestore
@@ -17,7 +18,15 @@ struct PredictCommand: ParsableCommand {
             Label-free models give their targets' scale: z-scores when the targets were normalized per image \
             (the default), one channel per target (a C axis when there are several); a model trained at \
             data.pixel_size gets each input resampled to it and its output resampled back, and one trained \
-            on a manifest's signal_channel takes that channel of each input. A diffusion model draws \
+            on a manifest's signal_channel takes that channel of each input; --scale target maps label-free \
+            z-scores to the training targets' intensities. --ensemble averages the restorations of several \
+            checkpoints (each normalizes and maps back its own way). \
+            OME-Zarr (NGFF 0.4) inputs are folders ending in .zarr; with an OME-Zarr output (-o NAME.ome.zarr, the \
+            default for them) they are streamed slab by slab with bounded memory, normalization fitted to a sample \
+            of planes for large stacks. \
+            Under mpirun or srun the files (or, with fewer files than ranks, the tiles of each image) are \
+            split over the ranks; rank 0 writes every output. \
+            A diffusion model draws \
             --samples samples per tile (--steps noise levels of its --sampler, seeded by --seed) and writes \
             their mean to -o, their per-pixel standard deviation to --std and the samples (a C axis) to \
             --save-samples; a self-supervised one writes Tweedie's estimate and its standard deviation.
@@ -26,7 +35,7 @@ struct PredictCommand: ParsableCommand {
     @Argument(help: "Checkpoint folder written by `lucid train`.")
     var checkpoint: String
 
-    @Argument(help: "Images to restore (files, folders or globs).")
+    @Argument(help: "Images to restore (TIFF or OME-Zarr files, folders or globs).")
     var inputs: [String]
 
     @Option(name: [.short, .customLong("output")], help: "Output file (one input) or folder.")
@@ -65,11 +74,22 @@ struct PredictCommand: ParsableCommand {
     @Option(name: .customLong("save-samples"), help: "Diffusion models: where the samples go (a C axis of --samples channels).")
     var saveSamples: String?
 
+    @Option(name: .customLong("ensemble"), help: ArgumentHelp("Another checkpoint folder whose restoration is averaged with CHECKPOINT's (repeat for more; e.g. the same recipe trained with other seeds).", valueName: "checkpoint"))
+    var ensemble: [String] = []
+
+    @Option(help: "Label-free models whose targets were normalized per image: 'zscore' (default) keeps z-scores, 'target' maps them to the training targets' mean and standard deviation.")
+    var scale: String = "zscore"
+
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
-        threads.apply()
         func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+        let world: MPIWorld?
+        do { world = try MPIWorld.start() } catch {
+            log("lucid predict: \(error)")
+            throw ExitCode(1)
+        }
+        threads.apply()
         do {
             guard let type = PixelType(rawValue: dtype), type == .float32 || type == .uint16 else {
                 throw ValidationError("--dtype must be float32 or uint16, got '\(dtype)'")
@@ -88,19 +108,37 @@ struct PredictCommand: ParsableCommand {
                 return k
             }
             let sampling = SamplingOptions(samples: samples, steps: steps, sampler: kind, seed: seed, keepSamples: saveSamples != nil)
-            let restorer = try ImagePredictor(checkpoint: Checkpoint.load(directory: checkpoint), weights: which,
-                                              tile: tile, overlap: overlap, testTimeAugmentation: tta, sampling: sampling)
+            guard scale == "zscore" || scale == "target" else {
+                throw ValidationError("--scale must be zscore or target, got '\(scale)'")
+            }
+            func restorer(_ folder: String) throws -> ImagePredictor {
+                let ckpt = try Checkpoint.load(directory: folder)
+                if scale == "target" && ckpt.metadata.method != LabelFree.name {
+                    throw ValidationError("--scale target applies to label-free models; \(folder) holds a \(ckpt.metadata.method) model, whose predictions are in its targets' (or inputs') units already")
+                }
+                var r = try ImagePredictor(checkpoint: ckpt, weights: which, tile: tile, overlap: overlap,
+                                           testTimeAugmentation: tta, sampling: sampling)
+                r.scaleToTarget = scale == "target"
+                return r
+            }
+            let main = try restorer(checkpoint)
+            let others = try ensemble.map(restorer)
             var extra: [String: String] = [:]
             if let std { extra["std"] = std }
             if let saveSamples { extra["samples"] = saveSamples }
             let start = Date()
-            let written = try PredictionRun.run(restorer: restorer, inputs: inputs, output: output, as: type,
-                                                extraOutputs: extra, log: log)
-            log(String(format: "restored %d image%@ in %.2f s", written.count, written.count == 1 ? "" : "s",
-                       Date().timeIntervalSince(start)))
+            let written = try PredictionRun.run(restorer: main, ensemble: others, inputs: inputs, output: output, as: type,
+                                                extraOutputs: extra, group: world, log: log)
+            world?.finish()
+            if (world?.rank ?? 0) == 0 {
+                log(String(format: "restored %d image%@ in %.2f s%@", written.count, written.count == 1 ? "" : "s",
+                           Date().timeIntervalSince(start), world.map { " on \($0.size) ranks" } ?? ""))
+            }
         } catch let error as ValidationError {
+            if let world { world.abort("lucid predict", error) }
             throw error
         } catch {
+            if let world { world.abort("lucid predict", error) }
             log("lucid predict: \(error)")
             throw ExitCode(1)
         }

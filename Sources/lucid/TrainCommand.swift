@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LucidCore
+import LucidDistributed
 import LucidRestore
 
 /// `lucid train RECIPE.yaml`: trains the recipe's model into its checkpoint folder.
@@ -10,7 +11,8 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a denoising/restoration model from a recipe.",
         discussion: """
             Writes lucid.json, weights_best/last.safetensors, metrics.csv and the resolved recipe.yaml into \
-            the recipe's output folder (or --output). Ctrl-C saves the current state; --resume continues it.
+            the recipe's output folder (or --output). Ctrl-C saves the current state; --resume continues it. \
+            Under mpirun or srun each rank trains on its share of every (global) batch and rank 0 writes the files.
             """)
 
     @Argument(help: "The recipe (YAML).")
@@ -29,12 +31,23 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
+        let world: MPIWorld?
+        do { world = try MPIWorld.start() } catch {
+            FileHandle.standardError.write(Data("lucid train: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         threads.apply()
         do {
             let parsed = try Recipe.load(path: recipe, overrides: overrides)
             let trainer = Trainer(recipe: parsed, output: output, resume: resume)
+            trainer.dataParallel = world?.dataParallel
             Trainer.installInterruptHandler()
+            if let world, world.rank == 0 {
+                FileHandle.standardError.write(Data("data-parallel over \(world.size) ranks (\(world.localSize) on this machine, \(Threads.count) thread\(Threads.count == 1 ? "" : "s") each); training.batch \(parsed.training.batch) is the global batch\n".utf8))
+            }
             let summary = try trainer.run()
+            defer { world?.finish() }
+            guard trainer.writesFiles else { return }
             var line = "\(summary.stop.rawValue) at step \(summary.step)"
             if let best = summary.bestValidationLoss, let step = summary.bestStep {
                 line += String(format: ", best validation loss %.5g at step %d", best, step)
@@ -45,6 +58,7 @@ struct TrainCommand: ParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
+            if let world { world.abort("lucid train", error) }
             FileHandle.standardError.write(Data("lucid train: \(error)\n".utf8))
             throw ExitCode(1)
         }

@@ -28,6 +28,28 @@ final class ConvPoolGradientTests: XCTestCase {
         }
     }
 
+    /// The fused convolution + (leaky) ReLU: gradients of input, weight and bias.
+    func testConvLeakyReLUGradients() throws {
+        var rng = RandomGenerator(seed: 21)
+        let cases: [([Int], [Int], [Int], [Int], Float)] = [
+            ([2, 2, 7, 6], [3, 2, 3, 3], [1], [1], 0),
+            ([1, 3, 9, 8], [2, 3, 3, 3], [2], [1], 0.1),
+            ([1, 2, 5, 6, 5], [2, 2, 3, 3, 3], [1], [1], 0.01),
+        ]
+        for (xs, ws, s, p, slope) in cases {
+            let x = Tensor.randomNormal(xs, rng: &rng), w = Tensor.randomNormal(ws, rng: &rng)
+            let b = Tensor.randomNormal([ws[0]], rng: &rng)
+            let report = try GradientCheck.run([x, w, b], maxProbes: 24) { v in
+                try convLeakyReLU(v[0], weight: v[1], bias: v[2], stride: s, padding: p, slope: slope)
+            }
+            XCTAssertLessThan(report.maxError, tolerance, "convLeakyReLU x \(xs) w \(ws) slope \(slope): \(report)")
+        }
+        XCTAssertThrowsError(try convLeakyReLU(Variable(Tensor(zeros: [1, 1, 4])), weight: Variable(Tensor(zeros: [1, 1, 3])),
+                                               slope: 1)) { e in
+            XCTAssertTrue("\(e)".contains("slope 1.0 must lie in [0, 1)"), "\(e)")
+        }
+    }
+
     func testConvWithoutBiasAndFrozenInput() throws {
         var rng = RandomGenerator(seed: 12)
         let x = Variable(Tensor.randomNormal([1, 2, 6, 6], rng: &rng))

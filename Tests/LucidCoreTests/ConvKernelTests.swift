@@ -3,7 +3,7 @@ import XCTest
 
 /// Naive reference convolution over 5-D views (`[B, C, D, H, W]`, 3-entry parameters).
 /// Computes the forward output and, given an output gradient, the input and weight gradients.
-private struct ReferenceConv {
+struct ReferenceConv {
     var xs: [Int], ws: [Int], s: [Int], p: [Int], d: [Int]
     var os: [Int] {
         var o = [xs[0], ws[0]]
@@ -29,17 +29,17 @@ private struct ReferenceConv {
     }
 }
 
-private func lead5(_ shape: [Int]) -> [Int] {
+func lead5(_ shape: [Int]) -> [Int] {
     Array(shape.prefix(2)) + [Int](repeating: 1, count: 5 - shape.count) + Array(shape.dropFirst(2))
 }
 
-private func lead3(_ a: [Int], count: Int, fill: Int) -> [Int] {
+func lead3(_ a: [Int], count: Int, fill: Int) -> [Int] {
     let full = a.count == 1 ? [Int](repeating: a[0], count: count) : a
     return [Int](repeating: fill, count: 3 - count) + full
 }
 
 /// Largest error relative to `max(1, |expected|)`; references accumulate in Float64.
-private func assertClose(_ a: Tensor, _ b: [Double], tolerance: Double, _ message: String,
+func assertClose(_ a: Tensor, _ b: [Double], tolerance: Double, _ message: String,
                          file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(a.count, b.count, message, file: file, line: line)
     var worst = 0.0
@@ -106,12 +106,18 @@ final class ConvKernelTests: XCTestCase {
     /// partial 8-row panel and 48-column tile.
     func testBatchedColumnsMatchNaiveLoops() throws {
         let saved = BatchedColumns.chunkFloats
-        defer { BatchedColumns.chunkFloats = saved }
+        let savedMode = ConvPlanner.mode
+        defer { BatchedColumns.chunkFloats = saved; ConvPlanner.mode = savedMode; ConvPlanner.clearPlans() }
+        // The heuristic (no timing) sends these geometries down BatchedColumns.
+        ConvPlanner.mode = .estimate
+        ConvPlanner.clearPlans()
         var rng = RandomGenerator(seed: 4)
         for (xs, ws) in [([3, 5, 3, 5], [130, 5, 3, 3]), ([1, 128, 2, 2, 2], [128, 128, 3, 3, 3]), ([2, 3, 2, 3, 4], [128, 3, 3, 3, 3])] {
             let g = try convGeometry(op: "test", input: xs, weight: ws, stride: [1], padding: [1], dilation: [1])
             XCTAssertTrue(BatchedColumns.applies(g, waste: BatchedColumns.forwardWaste), "\(xs) \(ws)")
             XCTAssertTrue(BatchedColumns.applies(g, waste: BatchedColumns.weightWaste), "\(xs) \(ws)")
+            XCTAssertEqual(ConvPlanner.method(for: g, .forward), .batchedColumns)
+            XCTAssertEqual(ConvPlanner.method(for: g, .weightGradient), .batchedColumns)
             for rows in [1000, 2] {
                 BatchedColumns.chunkFloats = rows == 1000 ? saved : 2 * g.k * g.oW
                 let sp = xs.count - 2

@@ -282,6 +282,18 @@ final class LabelFreeTests: XCTestCase {
         var fixed = restorer
         fixed.normalization.perImage = false
         XCTAssertGreaterThan(PredictionTests.maxDifference(try fixed.predict(rescaled).data, base), 0.1)
+
+        // --scale target: z-scores mapped to the training targets' mean and standard deviation.
+        let targets = try ["t-a", "t-b"].flatMap { try Image.read("\(dir)/\($0).tif").data.scalars.map(Double.init) }
+        let mean = targets.reduce(0, +) / Double(targets.count)
+        let std = (targets.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(targets.count)).squareRoot()
+        let intensity = try XCTUnwrap(ckpt.metadata.targetIntensity)
+        XCTAssertEqual(Double(intensity.offset), mean, accuracy: 1e-3 * abs(mean) + 1e-4)
+        XCTAssertEqual(Double(intensity.scale), std, accuracy: 1e-3 * std)
+        var toTarget = restorer
+        toTarget.scaleToTarget = true
+        let scaled = try toTarget.predict(Image(data: specimen, axes: "YX")).data
+        XCTAssertLessThan(PredictionTests.maxDifference(scaled, base.map { $0 * intensity.scale + intensity.offset }), 1e-3 * Float(std))
     }
 
     /// The manifest's signal_channel is recorded in the checkpoint when every row names the same

@@ -37,16 +37,31 @@ final class LegacyCheckpointTests: XCTestCase {
 }
 
 /// Every recipe in `Fixtures/v0.1/recipes` (the shipped recipes as of Lucid 0.1 and variants that
-/// exercise other defaults) resolves to exactly what `lucid recipe` printed for it then.
+/// exercise other defaults) resolves to exactly what `lucid recipe` printed for it then, apart
+/// from the keys added since, at their defaults (which leave training as it was).
 final class LegacyRecipeTests: XCTestCase {
+    /// Keys added after Lucid 0.1 and their lines at the default.
+    static let addedSince01 = ["  vst: none", "  struct_mask: none"]
+    /// Defaults changed on purpose since (issue 14: Noise2Self and Noise2Void train with Adam
+    /// 1e-3 and a cosine decay): the key a recipe leaves out, its resolved line then → now.
+    static let changedSince01 = ["noise2self": [("lr:", "  lr: 0.0004", "  lr: 0.001"), ("schedule", "    kind: plateau", "    kind: cosine")],
+                                 "noise2void": [("lr:", "  lr: 0.0004", "  lr: 0.001"), ("schedule", "    kind: plateau", "    kind: cosine")]]
+
     func testRecipesResolveAsBefore() throws {
         let folder = LegacyCheckpointTests.fixtures
         let names = try FileManager.default.contentsOfDirectory(atPath: folder + "/recipes").filter { $0.hasSuffix(".yaml") }
         XCTAssertGreaterThanOrEqual(names.count, 13)
         for name in names {
             let recipe = try Recipe.load(path: folder + "/recipes/" + name)
-            let before = try String(contentsOfFile: folder + "/resolved/" + name, encoding: .utf8)
-            XCTAssertEqual(recipe.yaml(), before, name)
+            var before = try String(contentsOfFile: folder + "/resolved/" + name, encoding: .utf8)
+            let text = try String(contentsOfFile: folder + "/recipes/" + name, encoding: .utf8)
+            for (key, then, now) in Self.changedSince01[recipe.methodName] ?? [] where !text.contains(key) {
+                before = before.split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { $0 == then ? now : String($0) }.joined(separator: "\n")
+            }
+            let now = recipe.yaml().split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !Self.addedSince01.contains(String($0)) }.joined(separator: "\n")
+            XCTAssertEqual(now, before, name)
         }
     }
 }

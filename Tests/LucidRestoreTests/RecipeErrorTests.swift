@@ -15,14 +15,14 @@ final class RecipeErrorTests: XCTestCase {
 
     func testUnknownKeys() {
         assertError("methd: care\n", "recipe.yaml: methd: unknown key (allowed: method, data, model, training, output, "
-                    + "noise2self, noise2void, noise2noise, care, labelfree) [line 1]")
+                    + "noise2self, noise2void, noise2noise, care, labelfree, zeroshot, diffusion) [line 1]")
         assertError("method: noise2void\ndata:\n  train: a.tif\n  patchsize: [64, 64]\n",
                     "recipe.yaml: data.patchsize: unknown key (allowed: train, input, target, manifest, simulate, axes, "
-                    + "patch, validation, normalize, augment, target_normalize, pixel_size, source_pixel_size) [line 4]")
+                    + "patch, validation, normalize, augment, vst, target_normalize, pixel_size, source_pixel_size) [line 4]")
         assertError("method: noise2void\ndata: {train: a.tif}\ntraining: {schedule: {kind: step, gamma: 0.1}}\n",
                     "recipe.yaml: training.schedule.gamma: unknown key (allowed: kind, factor, every, patience, warmup) [line 3]")
         assertError("method: noise2void\ndata: {train: a.tif}\nnoise2void: {grid: 4}\n",
-                    "recipe.yaml: noise2void.grid: unknown key (allowed: pixel_fraction, neighborhood, n2v2, replacement) [line 3]")
+                    "recipe.yaml: noise2void.grid: unknown key (allowed: pixel_fraction, neighborhood, n2v2, replacement, struct_mask) [line 3]")
         assertError("method: noise2void\ndata: {train: a.tif}\ncare: {loss: mse}\n",
                     "recipe.yaml: care: settings for method care, but the recipe's method is noise2void [line 3]")
         assertError(base + "  train: b.tif\n", "recipe.yaml: model.train: unknown key (allowed: kind, depth, filters, kernel, "
@@ -70,7 +70,7 @@ final class RecipeErrorTests: XCTestCase {
 
     func testBadEnumValuesListTheChoices() {
         assertError("method: unet\n", "recipe.yaml: method: unet is not allowed (one of noise2self, noise2void, noise2noise, "
-                    + "care, labelfree) [line 1]")
+                    + "care, labelfree, zeroshot, diffusion) [line 1]")
         assertError("method: noise2void\ndata: {train: a.tif, axes: XY}\n",
                     "recipe.yaml: data.axes: XY is not allowed (one of YX, ZYX, CYX, CZYX) [line 2]")
         assertError("method: noise2void\ndata: {train: a.tif}\ntraining: {optimizer: rmsprop}\n",
@@ -88,7 +88,7 @@ final class RecipeErrorTests: XCTestCase {
 
     func testMissingRequiredKeysPerMethod() {
         assertError("data: {train: a.tif}\n",
-                    "recipe.yaml: method: missing (one of noise2self, noise2void, noise2noise, care, labelfree) [line 1]")
+                    "recipe.yaml: method: missing (one of noise2self, noise2void, noise2noise, care, labelfree, zeroshot, diffusion) [line 1]")
         assertError("method: noise2self\ndata: {input: a.tif, target: b.tif}\n",
                     "recipe.yaml: data.train: missing (method noise2self trains on noisy stacks: a file pattern such as "
                     + "stacks/*.tif) [line 2]")
@@ -153,7 +153,7 @@ final class RecipeErrorTests: XCTestCase {
         assertError("- a\n", "recipe.yaml: the recipe is not a mapping, so --set model.depth=3 cannot set a key in it",
                     overrides: ["model.depth=3"])
         assertError(base, "recipe.yaml: data.patchsize: unknown key (allowed: train, input, target, manifest, simulate, "
-                    + "axes, patch, validation, normalize, augment, target_normalize, pixel_size, source_pixel_size) "
+                    + "axes, patch, validation, normalize, augment, vst, target_normalize, pixel_size, source_pixel_size) "
                     + "[--set data.patchsize=3]", overrides: ["data.patchsize=3"])
         assertError(base, "recipe.yaml: model.depth: 0 is not allowed (an integer from 1 to 6) [--set model.depth=0]",
                     overrides: ["model.depth=0"])

@@ -30,11 +30,11 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(u.dropout, 0)
         XCTAssertEqual(r.training.steps, 4000)
         XCTAssertEqual(r.training.batch, 16)
-        XCTAssertEqual(r.training.lr, 4e-4)
+        XCTAssertEqual(r.training.lr, 1e-3, "noise2void: Adam 1e-3 with cosine decay")
         XCTAssertEqual(r.training.seed, 0)
         XCTAssertEqual(r.training.optimizer, .adam)
         XCTAssertEqual(r.training.weightDecay, 0)
-        XCTAssertEqual(r.training.schedule, LearningRateSchedule(kind: .plateau, factor: 0.5, every: 1000, patience: 10, warmup: 0))
+        XCTAssertEqual(r.training.schedule, LearningRateSchedule(kind: .cosine, factor: 0.5, every: 1000, patience: 10, warmup: 0))
         XCTAssertEqual(r.training.validateEvery, 200)
         XCTAssertEqual(r.training.earlyStopping.patience, 0)
         XCTAssertEqual(r.training.clipNorm, 0)
@@ -106,7 +106,7 @@ final class RecipeTests: XCTestCase {
 
     func testEveryShippedRecipeValidates() throws {
         let names = ["noise2self", "noise2void", "noise2noise", "care", "care-simulated", "labelfree-2d",
-                     "labelfree-3d", "demo", "diffusion-conditional", "diffusion-selfsupervised"]
+                     "labelfree-3d", "demo", "zeroshot", "diffusion-conditional", "diffusion-selfsupervised"]
         let files = try FileManager.default.contentsOfDirectory(atPath: recipesFolder.path).filter { $0.hasSuffix(".yaml") }
         XCTAssertEqual(Set(files), Set(names.map { $0 + ".yaml" }))
         for file in files {

@@ -1,7 +1,9 @@
+import COpenBLAS
+
 /// Stride-1 convolutions of small images with many channels (the deep levels of a 3-D U-Net),
 /// as GEMMs on explicit columns of the whole batch.
 ///
-/// On a small image the padded grid of `PaddedGrid` is mostly border (a 2×4×4 image padded by
+/// On a small image the padded grid of `PaddedGridConv` is mostly border (a 2×4×4 image padded by
 /// one is 4×6×6: 4.5 grid columns per output), and its weight gradient keeps 16-lane partial
 /// sums for each of `cout·cin·taps` weights. Here the im2col columns of only the valid outputs
 /// of every image sit side by side (`[cin·taps, columns]`, in chunks), and the work is split
@@ -9,7 +11,8 @@
 /// - forward: `y[cout, columns] = W·col`, threads take ranges of `W`'s 8-row panels;
 /// - weight gradient: `dWᵀ[cin·taps, cout] += col·dyᵀ`, threads take ranges of `col` rows.
 /// The input gradient is the forward convolution with the flipped kernel (`ConvKernels`), so it
-/// takes this path too.
+/// takes this path too. Either product runs on Lucid's micro-kernels or as one OpenBLAS
+/// `sgemm` per chunk on all threads (`blas`).
 struct BatchedColumns {
     let g: ConvGeometry
 
@@ -25,7 +28,7 @@ struct BatchedColumns {
     /// on 8×16×16 and 16×32×32 images gathering the columns costs more than the border saves),
     /// the weight gradient from 1.4 (8×16×16).
     static func applies(_ g: ConvGeometry, waste: Double) -> Bool {
-        guard PaddedGrid.applies(g), g.cout >= 128 else { return false }
+        guard PaddedGridConv.applies(g), g.cout >= 128 else { return false }
         let padded = (g.iD + 2 * g.pD) * (g.iH + 2 * g.pH) * (g.iW + 2 * g.pW)
         return Double(padded) > waste * Double(g.outPlane)
     }
@@ -70,20 +73,29 @@ struct BatchedColumns {
     /// Rounds up to whole 48-column tiles of the micro-kernel.
     private static func tiles(_ n: Int) -> Int { (n + 47) / 48 * 48 }
 
-    /// `y = W ⋆ x + bias` (`w` packed `[cout, cin·taps]`).
-    func forward(x: UnsafePointer<Float>, weight w: Gemm.PackedA, bias: UnsafePointer<Float>?,
-                 y: UnsafeMutablePointer<Float>) {
+    /// `y = W ⋆ x + bias` (`w` the `[cout, cin·taps]` kernel matrix; packed for the
+    /// micro-kernels, dense for OpenBLAS).
+    func forward(x: UnsafePointer<Float>, weight: ConvWeight, bias: UnsafePointer<Float>?,
+                 y: UnsafeMutablePointer<Float>, blas: Bool) {
         let maxColumns = BatchedColumns.tiles(rowsPerChunk * g.oW)
-        let groups = min(Threads.count, w.panels)
+        let packed = blas ? nil : weight.packed()
+        weight.withDense(if: blas) { dense in
         ScratchPool.with(g.k * maxColumns) { col in
             ScratchPool.with(g.cout * maxColumns) { c in
                 for rows in chunks() {
                     let n = rows.count * g.oW, ld = BatchedColumns.tiles(n)
                     gather(x, rows: rows, into: col, ld: ld)
-                    if ld > n { for r in 0..<g.k { (col + r * ld + n).initialize(repeating: 0, count: ld - n) } }
-                    Threads.parallelFor(groups) { group in
-                        let panels = (w.panels * group / groups)..<(w.panels * (group + 1) / groups)
-                        Gemm.multiply(w, col, ldb: ld, n: ld, c, ldc: ld, accumulate: false, panels: panels)
+                    if let w = packed {
+                        if ld > n { for r in 0..<g.k { (col + r * ld + n).initialize(repeating: 0, count: ld - n) } }
+                        let groups = min(Threads.count, w.panels)
+                        Threads.parallelFor(groups) { group in
+                            let panels = (w.panels * group / groups)..<(w.panels * (group + 1) / groups)
+                            Gemm.multiply(w, col, ldb: ld, n: ld, c, ldc: ld, accumulate: false, panels: panels)
+                        }
+                    } else {
+                        Threads.prepareBLAS()
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(g.cout), Int32(n), Int32(g.k), 1,
+                                    dense!, Int32(g.k), col, Int32(ld), 0, c, Int32(ld))
                     }
                     Threads.parallelFor(g.cout) { co in
                         let v = bias?[co] ?? 0
@@ -96,10 +108,11 @@ struct BatchedColumns {
                 }
             }
         }
+        }
     }
 
     /// `dw[co, ci, tap] = Σ dy[co, pixel]·x[ci, pixel + tap]` (overwrites `dw`).
-    func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>) {
+    func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>, blas: Bool) {
         let maxColumns = rowsPerChunk * g.oW
         let ldo = BatchedColumns.tiles(g.cout)
         let rowPanels = (g.k + 7) / 8
@@ -118,6 +131,12 @@ struct BatchedColumns {
                             let src = dy + b * g.cout * g.outPlane + pixel
                             for co in 0..<g.cout { row[co] = src[co * g.outPlane] }
                             if ldo > g.cout { (row + g.cout).initialize(repeating: 0, count: ldo - g.cout) }
+                        }
+                        if blas {
+                            Threads.prepareBLAS()
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(g.k), Int32(ldo), Int32(n), 1,
+                                        col, Int32(n), dyT, Int32(ldo), index > 0 ? 1 : 0, acc, Int32(ldo))
+                            continue
                         }
                         Threads.parallelFor(groups) { group in
                             let r0 = 8 * (rowPanels * group / groups), r1 = min(g.k, 8 * (rowPanels * (group + 1) / groups))

@@ -77,9 +77,8 @@ public func conv(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [Int]
     let g = try convGeometry(op: "conv", input: x.shape, weight: weight.shape, stride: stride, padding: padding, dilation: dilation)
     try checkBias(op: "conv", bias, channels: g.cout, weight: weight.shape)
     var y = Tensor(uninitialized: g.outputShape(rank: x.rank))
-    let packed = Gemm.PackedA(m: g.cout, k: g.k, from: weight.storage.base, lda: g.k)
     y.withUnsafeMutableBufferPointer { yb in
-        ConvKernels.forward(g, x: x.storage.base, weight: packed, bias: bias.map { UnsafePointer($0.storage.base) },
+        ConvKernels.forward(g, x: x.storage.base, weight: weight.storage.base, bias: bias.map { UnsafePointer($0.storage.base) },
                             y: yb.baseAddress!)
     }
     return y

@@ -1,20 +1,39 @@
-/// Single-threaded, register-blocked SIMD16 matrix products for the convolution kernels.
+/// Single-threaded, register-blocked SIMD16 matrix products for the convolution kernels, and a
+/// threaded `sgemm` built on them.
 ///
-/// OpenBLAS picks AVX2 kernels on this CPU family; these AVX-512 micro-kernels (8×48 tiles for
-/// `C = A·B`; 4×6 dot tiles for `C += A·Bᵀ` in `DotAccumulator`) run on one thread each, called from inside
-/// `Threads.parallelFor`, so the convolution drivers own the whole thread budget.
+/// The micro-kernel computes an 8×48 tile of `C = A·B`: per step along `k` it loads 48 floats
+/// of a row of `B` (three 16-lane vectors) and broadcasts 8 values of `A` (one per tile row)
+/// into 24 accumulators: 28 of the 32 vector registers of AVX-512, no spills (the shape of
+/// OpenBLAS's SkylakeX and oneDNN's brgemm blockings; on AVX2/NEON the SIMD16 type splits
+/// into narrower registers). `A` is packed once into 8-row panels (`PackedA`). `B` is read in
+/// one of two ways (`Gemm.Loop`); `k` is cut into blocks of `kBlock` either way, so every
+/// loop order and thread split gives bit-identical results. Kernels run on one thread each,
+/// called from inside `Threads.parallelFor`, so the drivers own the whole thread budget.
 public enum Gemm {
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-    }
+    /// Rows of `B` multiplied per block (the summation order of every result: fixed).
+    static let kBlock = 256
+    /// Columns of a micro-kernel tile.
+    static let tileColumns = 48
+    /// Columns of `B` the packed loop copies at once: 10 tiles of `kBlock` rows, 480 KiB,
+    /// which stay in L2 while each 8-row panel of `A` (8 KiB) stays in L1.
+    static let packedColumns = 480
 
-    @inline(__always) static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+    /// How `multiply` walks `B`.
+    public enum Loop: String, CaseIterable, Codable, Sendable {
+        /// For each 48-column strip of `B`, every 8-row panel of `A`; `B` read in place
+        /// through its row pointers (no copy; best when `B` rows are near each other, as the
+        /// shifted rows of a padded image are).
+        case strips
+        /// `B` packed `packedColumns` columns at a time into contiguous, 64-byte aligned
+        /// 48-column strips; for each panel of `A`, every strip (for rows far apart in memory,
+        /// where reading `B` in place would thrash the cache sets: a dense matrix).
+        case packed
     }
 
     /// The left operand of `C = A·B` packed once into 8-row panels laid out `[panel][k][8]`
-    /// (rows past `m` are zero), so the micro-kernel broadcasts from contiguous memory. Large
-    /// operands (a deep layer's weights, packed on every call) are packed in parallel.
+    /// (rows past `m` are zero, 64-byte aligned), so the micro-kernel broadcasts from
+    /// contiguous memory. Large operands (a deep layer's weights, packed on every call) are
+    /// packed in parallel.
     public final class PackedA: @unchecked Sendable {
         public let m: Int
         public let k: Int
@@ -65,7 +84,8 @@ public enum Gemm {
             self.m = m
             self.k = k
             panels = (m + 7) / 8
-            data = .allocate(capacity: max(1, panels * k * 8))
+            data = UnsafeMutableRawPointer.allocate(byteCount: max(1, panels * k * 8) * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: max(1, panels * k * 8))
             let data = self.data
             func pack(_ p: Int) {
                 let rows = min(8, m - p * 8), dst = data + p * k * 8
@@ -86,65 +106,154 @@ public enum Gemm {
     /// with leading dimension `ldb`, `C` row-major with leading dimension `ldc`. With `panels`,
     /// only those 8-row panels of `A` (rows `8·panels`) and of `C` are computed.
     public static func multiply(_ a: PackedA, _ b: UnsafePointer<Float>, ldb: Int, n: Int,
-                                _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, panels: Range<Int>? = nil) {
+                                _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, panels: Range<Int>? = nil,
+                                loop: Loop = .strips) {
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: max(1, a.k)) { rows in
             for q in 0..<a.k { rows[q] = b + q * ldb }
-            multiply(a, rows: UnsafePointer(rows.baseAddress!), n: n, c, ldc: ldc, accumulate: accumulate, panels: panels)
+            multiply(a, rows: UnsafePointer(rows.baseAddress!), n: n, c, ldc: ldc, accumulate: accumulate, panels: panels,
+                     loop: loop)
         }
     }
 
     /// `C[m×n] (+)= A·B` with the `k` rows of `B` given by pointers (`n` readable floats each).
     public static func multiply(_ a: PackedA, rows: Rows, n: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
-                                accumulate: Bool, panels: Range<Int>? = nil) {
+                                accumulate: Bool, panels: Range<Int>? = nil, loop: Loop = .strips) {
         let panels = panels ?? 0..<a.panels
-        let kBlock = 256
-        var k0 = 0
-        repeat {
-            let kc = min(kBlock, a.k - k0)
-            let acc = accumulate || k0 > 0
+        guard n > 0, !panels.isEmpty else { return }
+        if loop == .packed {
+            multiplyPacked(a, rows: rows, n: n, c, ldc: ldc, accumulate: accumulate, panels: panels)
+            return
+        }
+        forEachKBlock(a.k, accumulate: accumulate) { k0, kc, acc in
             var n0 = 0
             while n0 < n {
-                let cols = min(48, n - n0)
-                for p in panels {
-                    let m = min(8, a.m - p * 8)
-                    kernel8x48(kc, a.data + p * a.k * 8 + k0 * 8, rows + k0, n0, c + p * 8 * ldc + n0, ldc, m, cols, acc)
+                let cols = min(tileColumns, n - n0)
+                if cols < tileColumns {
+                    // A partial strip is read through a zero-padded copy, so no row is read past
+                    // its valid columns.
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: kc * tileColumns) { strip in
+                        let s = strip.baseAddress!
+                        packStrip(rows + k0, kc, from: n0, cols: cols, into: s)
+                        for p in panels {
+                            tile(kc, a.data + p * a.k * 8 + k0 * 8, PackedStrip(base: s), c + p * 8 * ldc + n0, ldc,
+                                 min(8, a.m - p * 8), cols, acc)
+                        }
+                    }
+                } else {
+                    for p in panels {
+                        tile(kc, a.data + p * a.k * 8 + k0 * 8, RowStrip(rows: rows + k0, n0: n0), c + p * 8 * ldc + n0, ldc,
+                             min(8, a.m - p * 8), cols, acc)
+                    }
                 }
-                n0 += 48
+                n0 += tileColumns
             }
-            k0 += kc
-        } while k0 < a.k
-    }
-
-    /// One 8×48 tile of `C (+)= A·B` over `k` rows, reading columns `n0…` of each row;
-    /// `m`/`cols` clip the stored part. A partial tile reads `B` through a zero-padded copy, so
-    /// no row is read past its valid columns.
-    @inline(__always)
-    static func kernel8x48(_ k: Int, _ a: UnsafePointer<Float>, _ rows: Rows, _ n0: Int,
-                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ m: Int, _ cols: Int,
-                           _ accumulate: Bool) {
-        if cols < 48 {
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: k * 48) { strip in
-                let s = strip.baseAddress!
-                for q in 0..<k {
-                    let d = s + q * 48
-                    let src = rows[q] + n0
-                    for j in 0..<cols { d[j] = src[j] }
-                    for j in cols..<48 { d[j] = 0 }
-                }
-                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: k) { stripRows in
-                    for q in 0..<k { stripRows[q] = UnsafePointer(s + q * 48) }
-                    tile(k, a, UnsafePointer(stripRows.baseAddress!), 0, c, ldc, m, cols, accumulate)
-                }
-            }
-        } else {
-            tile(k, a, rows, n0, c, ldc, m, cols, accumulate)
         }
     }
 
+    /// Calls `body(k0, kc, accumulate)` for each block of `kBlock` rows of `k` (at least one);
+    /// every block after the first accumulates.
     @inline(__always)
-    static func tile(_ k: Int, _ a: UnsafePointer<Float>, _ brows: Rows, _ n0: Int,
-                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
-                     _ accumulate: Bool) {
+    static func forEachKBlock(_ k: Int, accumulate: Bool, _ body: (Int, Int, Bool) -> Void) {
+        var k0 = 0
+        repeat {
+            let kc = min(kBlock, k - k0)
+            body(k0, kc, accumulate || k0 > 0)
+            k0 += kc
+        } while k0 < k
+    }
+
+    /// Copies columns `n0 ..< n0 + cols` of `k` rows into a `k×48` strip, zero past `cols`.
+    @inline(__always)
+    static func packStrip(_ rows: Rows, _ k: Int, from n0: Int, cols: Int, into s: UnsafeMutablePointer<Float>) {
+        for q in 0..<k {
+            let d = s + q * tileColumns, src = rows[q] + n0
+            if cols == tileColumns {
+                store16(load16(src), d); store16(load16(src, 16), d, 16); store16(load16(src, 32), d, 32)
+            } else {
+                for j in 0..<cols { d[j] = src[j] }
+                for j in cols..<tileColumns { d[j] = 0 }
+            }
+        }
+    }
+
+    /// The `packed` loop: `B` copied block by block into aligned strips, each panel of `A`
+    /// against every strip of the block.
+    static func multiplyPacked(_ a: PackedA, rows: Rows, n: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
+                               accumulate: Bool, panels: Range<Int>) {
+        ScratchPool.with(kBlock * packedColumns + 16) { raw in
+            // 64-byte alignment: each 16-lane load of the strip is one cache line.
+            let buffer = raw + ((64 - Int(bitPattern: raw) & 63) & 63) / 4
+            forEachKBlock(a.k, accumulate: accumulate) { k0, kc, acc in
+                var n0 = 0
+                while n0 < n {
+                    let width = min(packedColumns, n - n0)
+                    let strips = (width + tileColumns - 1) / tileColumns
+                    for s in 0..<strips {
+                        packStrip(rows + k0, kc, from: n0 + s * tileColumns, cols: min(tileColumns, width - s * tileColumns),
+                                  into: buffer + s * kc * tileColumns)
+                    }
+                    for p in panels {
+                        let ap = a.data + p * a.k * 8 + k0 * 8, cp = c + p * 8 * ldc + n0
+                        let m = min(8, a.m - p * 8)
+                        for s in 0..<strips {
+                            tile(kc, ap, PackedStrip(base: buffer + s * kc * tileColumns), cp + s * tileColumns, ldc, m,
+                                 min(tileColumns, width - s * tileColumns), acc)
+                        }
+                    }
+                    n0 += width
+                }
+            }
+        }
+    }
+
+    /// `C = A·B` for row-major `A` (`m×k`, `lda`), `B` (`k×n`, `ldb`), `C` (`m×n`, `ldc`) with
+    /// Lucid's own kernels on `Threads.count` threads: `A` packed once, then the threads take
+    /// ranges of 48-column tiles (or of `A`'s 8-row panels when `n` is narrow).
+    public static func sgemm(m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>,
+                             ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, loop: Loop = .packed) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            for i in 0..<m { (c + i * ldc).initialize(repeating: 0, count: n) }
+            return
+        }
+        let packed = PackedA(m: m, k: k, from: a, lda: lda)
+        let tiles = (n + tileColumns - 1) / tileColumns
+        let workers = Threads.inParallelRegion ? 1 : Threads.count
+        if tiles >= 2 * workers || packed.panels < workers {
+            Threads.parallelChunks(tiles) { r in
+                let n0 = r.lowerBound * tileColumns, n1 = min(n, r.upperBound * tileColumns)
+                multiply(packed, b + n0, ldb: ldb, n: n1 - n0, c + n0, ldc: ldc, accumulate: false, loop: loop)
+            }
+        } else {
+            Threads.parallelChunks(packed.panels) { r in
+                multiply(packed, b, ldb: ldb, n: n, c, ldc: ldc, accumulate: false, panels: r, loop: loop)
+            }
+        }
+    }
+
+    /// Where the micro-kernel finds row `q` of its 48-column strip of `B`.
+    protocol Strip {
+        func row(_ q: Int) -> UnsafePointer<Float>
+    }
+
+    /// Rows read in place: row `q` starts at `rows[q] + n0`.
+    struct RowStrip: Strip {
+        let rows: Rows, n0: Int
+        @inline(__always) func row(_ q: Int) -> UnsafePointer<Float> { rows[q] + n0 }
+    }
+
+    /// A packed strip: row `q` at `base + 48·q`.
+    struct PackedStrip: Strip {
+        let base: UnsafePointer<Float>
+        init(base: UnsafeMutablePointer<Float>) { self.base = UnsafePointer(base) }
+        @inline(__always) func row(_ q: Int) -> UnsafePointer<Float> { base + q * tileColumns }
+    }
+
+    /// One 8×48 tile of `C (+)= A·B` over `k` rows: `a` is the panel (`[k][8]`), `b` yields the
+    /// 48 floats of each row; `rows`/`cols` clip the stored part.
+    @inline(__always)
+    static func tile<S: Strip>(_ k: Int, _ a: UnsafePointer<Float>, _ b: S, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                               _ rows: Int, _ cols: Int, _ accumulate: Bool) {
         let z = SIMD16<Float>(repeating: 0)
         var c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z
         var c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z
@@ -152,8 +261,8 @@ public enum Gemm {
         var c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z
         var ap = a
         for q in 0..<k {
-            let bp = brows[q] + n0
-            let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32)
+            let bp = b.row(q)
+            let b0 = load16(bp), b1 = load16(bp, 16), b2 = load16(bp, 32)
             var s = SIMD16<Float>(repeating: ap[0])
             c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1); c02 = c02.addingProduct(s, b2)
             s = SIMD16<Float>(repeating: ap[1])
@@ -172,13 +281,13 @@ public enum Gemm {
             c70 = c70.addingProduct(s, b0); c71 = c71.addingProduct(s, b1); c72 = c72.addingProduct(s, b2)
             ap += 8
         }
-        if rows == 8 && cols == 48 {
+        if rows == 8 && cols == tileColumns {
             @inline(__always) func put(_ r: Int, _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ v2: SIMD16<Float>) {
                 let p = c + r * ldc
                 if accumulate {
-                    store(load(p) + v0, p); store(load(p + 16) + v1, p + 16); store(load(p + 32) + v2, p + 32)
+                    store16(load16(p) + v0, p); store16(load16(p, 16) + v1, p, 16); store16(load16(p, 32) + v2, p, 32)
                 } else {
-                    store(v0, p); store(v1, p + 16); store(v2, p + 32)
+                    store16(v0, p); store16(v1, p, 16); store16(v2, p, 32)
                 }
             }
             put(0, c00, c01, c02); put(1, c10, c11, c12); put(2, c20, c21, c22); put(3, c30, c31, c32)
@@ -243,7 +352,7 @@ public final class DotAccumulator {
                 var acc = SIMD16<Float>(repeating: 0)
                 var q = 0
                 let ap = a + i * lda, bp = b[j]
-                while q < kv { acc = acc.addingProduct(Gemm.load(ap + q), Gemm.load(bp + q)); q += 16 }
+                while q < kv { acc = acc.addingProduct(load16(ap + q), load16(bp + q)); q += 16 }
                 lanes[i * n + j] += acc
             }
         }
@@ -268,18 +377,18 @@ public final class DotAccumulator {
         let b = brows[0], b1 = brows[1], b2 = brows[2], b3 = brows[3], b4 = brows[4], b5 = brows[5]
         var q = 0
         while q < kv {
-            let x0 = Gemm.load(a + q), x1 = Gemm.load(a1 + q), x2 = Gemm.load(a2 + q), x3 = Gemm.load(a3 + q)
-            var y = Gemm.load(b + q)
+            let x0 = load16(a + q), x1 = load16(a1 + q), x2 = load16(a2 + q), x3 = load16(a3 + q)
+            var y = load16(b + q)
             s00 = s00.addingProduct(x0, y); s10 = s10.addingProduct(x1, y); s20 = s20.addingProduct(x2, y); s30 = s30.addingProduct(x3, y)
-            y = Gemm.load(b1 + q)
+            y = load16(b1 + q)
             s01 = s01.addingProduct(x0, y); s11 = s11.addingProduct(x1, y); s21 = s21.addingProduct(x2, y); s31 = s31.addingProduct(x3, y)
-            y = Gemm.load(b2 + q)
+            y = load16(b2 + q)
             s02 = s02.addingProduct(x0, y); s12 = s12.addingProduct(x1, y); s22 = s22.addingProduct(x2, y); s32 = s32.addingProduct(x3, y)
-            y = Gemm.load(b3 + q)
+            y = load16(b3 + q)
             s03 = s03.addingProduct(x0, y); s13 = s13.addingProduct(x1, y); s23 = s23.addingProduct(x2, y); s33 = s33.addingProduct(x3, y)
-            y = Gemm.load(b4 + q)
+            y = load16(b4 + q)
             s04 = s04.addingProduct(x0, y); s14 = s14.addingProduct(x1, y); s24 = s24.addingProduct(x2, y); s34 = s34.addingProduct(x3, y)
-            y = Gemm.load(b5 + q)
+            y = load16(b5 + q)
             s05 = s05.addingProduct(x0, y); s15 = s15.addingProduct(x1, y); s25 = s25.addingProduct(x2, y); s35 = s35.addingProduct(x3, y)
             q += 16
         }

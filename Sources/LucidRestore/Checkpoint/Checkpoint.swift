@@ -9,7 +9,7 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable {
     public var path: String
     /// What went wrong.
     public var reason: String
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { "\(path): \(reason)".escapingControlCharacters }
 }
 
 /// One data file a model was trained on, with its fingerprint.
@@ -37,6 +37,9 @@ public struct CheckpointFiles: Codable, Equatable, Sendable {
     public var weightsBest: String
     /// Optimizer state (safetensors, keys `<parameter>.<slot>`, metadata `step`).
     public var optimizer: String
+    /// Lower-case hex SHA-256 of each file above, by name; loading checks it. Nil in checkpoints
+    /// written before Lucid recorded them (those load unverified, with a note).
+    public var sha256: [String: String]?
 }
 
 /// What a training loop needs besides weights and optimizer state to continue exactly.
@@ -66,8 +69,6 @@ public struct TrainingState: Codable, Equatable, Sendable {
 public struct CheckpointMetadata: Codable, Sendable {
     /// Version of this file's layout.
     public static let currentFormat = 1
-    /// Version of Lucid that wrote checkpoints.
-    public static let lucidVersion = "0.1.0"
 
     public var format: Int
     public var lucidVersion: String
@@ -93,6 +94,15 @@ public struct CheckpointMetadata: Codable, Sendable {
     /// `signal_channel`); prediction takes them from multi-channel inputs. Nil (also in
     /// checkpoints written before it existed): inputs are used whole.
     public var signalChannels: [Int]?
+    /// The variance-stabilizing transform the inputs were trained in (`data.vst`); prediction
+    /// applies it and its unbiased inverse. Nil: none.
+    public var noiseModel: GeneralizedAnscombe?
+    /// Labelfree with targets normalized each by itself: one mean/std fit over all training
+    /// targets, which `lucid predict --scale target` maps z-scores back with. Nil: none recorded.
+    public var targetIntensity: LucidImaging.Normalization?
+    /// The convolution plans the run computed with (`ConvPlanner.exportPlans`), pinned again by
+    /// `--resume` so that a resumed run uses the same kernels and reproduces its losses exactly.
+    public var convolutionPlans: String?
     /// Axes of the training images (`YX`, `ZYX`, `CYX`, `CZYX`).
     public var axes: String
     /// 2 or 3.
@@ -113,9 +123,10 @@ public struct CheckpointMetadata: Codable, Sendable {
     public init(method: String, recipe: String, model: any ModelConfig, normalization: LucidImaging.Normalization,
                 targetNormalization: LucidImaging.Normalization?, axes: String, spatialRank: Int, step: Int,
                 bestValidationLoss: Double?, bestStep: Int?, dataFiles: [DataFileDigest], training: TrainingState,
-                pixelSize: Double? = nil, sourcePixelSize: Double? = nil, signalChannels: [Int]? = nil) {
+                pixelSize: Double? = nil, sourcePixelSize: Double? = nil, signalChannels: [Int]? = nil,
+                noiseModel: GeneralizedAnscombe? = nil, targetIntensity: LucidImaging.Normalization? = nil) {
         format = CheckpointMetadata.currentFormat
-        lucidVersion = CheckpointMetadata.lucidVersion
+        lucidVersion = LucidCore.lucidVersion
         self.method = method
         self.recipe = recipe
         self.model = model
@@ -131,6 +142,8 @@ public struct CheckpointMetadata: Codable, Sendable {
         self.pixelSize = pixelSize
         self.sourcePixelSize = sourcePixelSize
         self.signalChannels = signalChannels
+        self.noiseModel = noiseModel
+        self.targetIntensity = targetIntensity
         files = CheckpointFiles(weightsLast: "", weightsBest: "", optimizer: "")
         created = ""
     }
@@ -139,7 +152,7 @@ public struct CheckpointMetadata: Codable, Sendable {
 extension CheckpointMetadata {
     enum CodingKeys: String, CodingKey {
         case format, lucidVersion, method, recipe, modelKind, model, normalization, targetNormalization, pixelSize,
-             sourcePixelSize, signalChannels, axes, spatialRank, step, bestValidationLoss, bestStep, dataFiles, training,
+             sourcePixelSize, signalChannels, noiseModel, targetIntensity, convolutionPlans, axes, spatialRank, step, bestValidationLoss, bestStep, dataFiles, training,
              files, created
     }
 
@@ -161,6 +174,9 @@ extension CheckpointMetadata {
         pixelSize = try c.decodeIfPresent(Double.self, forKey: .pixelSize)
         sourcePixelSize = try c.decodeIfPresent(Double.self, forKey: .sourcePixelSize)
         signalChannels = try c.decodeIfPresent([Int].self, forKey: .signalChannels)
+        noiseModel = try c.decodeIfPresent(GeneralizedAnscombe.self, forKey: .noiseModel)
+        targetIntensity = try c.decodeIfPresent(LucidImaging.Normalization.self, forKey: .targetIntensity)
+        convolutionPlans = try c.decodeIfPresent(String.self, forKey: .convolutionPlans)
         axes = try c.decode(String.self, forKey: .axes)
         spatialRank = try c.decode(Int.self, forKey: .spatialRank)
         step = try c.decode(Int.self, forKey: .step)
@@ -185,6 +201,9 @@ extension CheckpointMetadata {
         try c.encodeIfPresent(pixelSize, forKey: .pixelSize)
         try c.encodeIfPresent(sourcePixelSize, forKey: .sourcePixelSize)
         try c.encodeIfPresent(signalChannels, forKey: .signalChannels)
+        try c.encodeIfPresent(noiseModel, forKey: .noiseModel)
+        try c.encodeIfPresent(targetIntensity, forKey: .targetIntensity)
+        try c.encodeIfPresent(convolutionPlans, forKey: .convolutionPlans)
         try c.encode(axes, forKey: .axes)
         try c.encode(spatialRank, forKey: .spatialRank)
         try c.encode(step, forKey: .step)
@@ -247,8 +266,15 @@ public struct Checkpoint {
         }
         let checkpoint = Checkpoint(directory: directory, metadata: metadata)
         for name in [metadata.files.weightsLast, metadata.files.weightsBest, metadata.files.optimizer] {
-            guard !name.isEmpty, FileManager.default.fileExists(atPath: checkpoint.path(name)) else {
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+                throw CheckpointError(path: file, reason: "names '\(name)', which is not a file name inside the checkpoint folder")
+            }
+            var info = stat()
+            guard stat(checkpoint.path(name), &info) == 0 else {
                 throw CheckpointError(path: checkpoint.path(name), reason: "missing, though \(metadataFile) names it")
+            }
+            guard info.st_mode & S_IFMT == S_IFREG else {
+                throw CheckpointError(path: checkpoint.path(name), reason: "not a regular file, though \(metadataFile) names it as one")
             }
         }
         return checkpoint
@@ -257,13 +283,36 @@ public struct Checkpoint {
     /// The parameters and buffers of the chosen weights, by PyTorch name.
     public func weights(_ which: Weights = .best) throws -> [String: Tensor] {
         let name = which == .best ? metadata.files.weightsBest : metadata.files.weightsLast
-        return try SafeTensors.load(from: URL(fileURLWithPath: path(name))).tensors
+        return try SafeTensors.load(try verifiedContents(name), path: path(name)).tensors
+    }
+
+    /// The bytes of the file `name`, read once and checked against the SHA-256 `lucid.json`
+    /// records for it; a file without a recorded digest (an older checkpoint) is returned with a
+    /// note on stderr.
+    func verifiedContents(_ name: String) throws -> Data {
+        let file = path(name)
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: file), options: .alwaysMapped) } catch {
+            throw CheckpointError(path: file, reason: "cannot read it (\(Checkpoint.describe(error)))")
+        }
+        guard let expected = metadata.files.sha256?[name] else {
+            let note = "note: \(path(Checkpoint.metadataFile)) records no SHA-256 for \(name) (written before Lucid recorded them); loading it unverified\n"
+            try? FileHandle.standardError.write(contentsOf: Data(note.utf8))
+            return data
+        }
+        guard SHA256.hex(data) == expected else {
+            throw CheckpointError(path: file, reason: "its SHA-256 differs from the one \(Checkpoint.metadataFile) records: the file was damaged or replaced after it was saved; refusing to load it (restore the folder from a good copy)")
+        }
+        return data
     }
 
     /// The model of `metadata.model` with the chosen weights loaded.
     public func makeModel(weights which: Weights = .best) throws -> any ImageModel {
         var rng = RandomGenerator(seed: 0)
-        let net = try metadata.model.makeModel(rng: &rng)
+        let net: any ImageModel
+        do { net = try metadata.model.makeModel(rng: &rng) } catch {
+            throw CheckpointError(path: path(Checkpoint.metadataFile), reason: "its model cannot be built: \(error)")
+        }
         let name = which == .best ? metadata.files.weightsBest : metadata.files.weightsLast
         do {
             try net.loadStateDict(try weights(which))
@@ -287,7 +336,7 @@ public struct Checkpoint {
     /// The optimizer state saved with the step.
     public func optimizerState() throws -> OptimizerState {
         let file = path(metadata.files.optimizer)
-        let (tensors, meta) = try SafeTensors.load(from: URL(fileURLWithPath: file))
+        let (tensors, meta) = try SafeTensors.load(try verifiedContents(metadata.files.optimizer), path: file)
         guard let text = meta["step"], let step = Int(text) else {
             throw CheckpointError(path: file, reason: "no 'step' in the optimizer state's metadata")
         }
@@ -333,19 +382,28 @@ public struct Checkpoint {
         let url = { (name: String) in URL(fileURLWithPath: joinPath(directory, name)) }
         let stepMeta = ["step": String(metadata.step), "format": "lucid"]
 
+        var digests: [String: String] = [:]
+        /// Records the SHA-256 of a file this save wrote (or kept).
+        func digest(_ name: String) throws { digests[name] = try SHA256.hex(file: joinPath(directory, name)) }
+
         try SafeTensors.save(last, metadata: stepMeta, to: url(meta.files.weightsLast))
+        try digest(meta.files.weightsLast)
         try interrupt?(.wroteLast)
         if let best {
             let bestStep = metadata.bestStep ?? metadata.step
             meta.files.weightsBest = "weights_best-\(String(format: "%08d", bestStep)).safetensors"
             try SafeTensors.save(best, metadata: ["step": String(bestStep), "format": "lucid"], to: url(meta.files.weightsBest))
+            try digest(meta.files.weightsBest)
         } else if let previous, FileManager.default.fileExists(atPath: previous.path(previous.metadata.files.weightsBest)) {
             meta.files.weightsBest = previous.metadata.files.weightsBest
+            digests[meta.files.weightsBest] = try previous.metadata.files.sha256?[meta.files.weightsBest] ?? SHA256.hex(file: previous.path(meta.files.weightsBest))
         } else {
             meta.files.weightsBest = meta.files.weightsLast
         }
         try interrupt?(.wroteBest)
         try SafeTensors.save(optimizer.tensors, metadata: ["step": String(optimizer.step)], to: url(meta.files.optimizer))
+        try digest(meta.files.optimizer)
+        meta.files.sha256 = digests
         try interrupt?(.wroteOptimizer)
 
         meta.created = ISO8601DateFormatter().string(from: Date())
@@ -423,6 +481,10 @@ public struct Checkpoint {
             let at = ctx.codingPath.map(\.stringValue).joined(separator: ".")
             return (at.isEmpty ? "" : "at '\(at)': ") + ctx.debugDescription
         default:
+            if let cause = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, cause.domain == NSPOSIXErrorDomain {
+                // Foundation's file errors: the system's words ("No space left on device").
+                return String(cString: strerror(Int32(cause.code)))
+            }
             return String(describing: error).split(whereSeparator: \.isNewline).joined(separator: "; ")
         }
     }

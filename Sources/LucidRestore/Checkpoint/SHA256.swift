@@ -1,7 +1,8 @@
 import Foundation
 
-/// SHA-256 (FIPS 180-4), used to fingerprint the data files a model was trained on.
-enum SHA256 {
+/// SHA-256 (FIPS 180-4), used to fingerprint the data files a model was trained on (and the
+/// files of exported packages).
+public enum SHA256 {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -78,14 +79,14 @@ enum SHA256 {
     }
 
     /// Hex digest of `data`.
-    static func hex(_ data: Data) -> String {
+    public static func hex(_ data: Data) -> String {
         var hasher = Hasher()
         data.withUnsafeBytes { hasher.update($0) }
         return hasher.finish()
     }
 
     /// Hex digest of the file at `path`, read in 4 MiB chunks.
-    static func hex(file path: String) throws -> String {
+    public static func hex(file path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw CheckpointError(path: path, reason: "cannot open the file to fingerprint it")
         }

@@ -48,6 +48,7 @@ extension TrainingData {
         let targetConfig = data.targetNormalize ?? data.normalize
         var seen = Set(files)
         var first: (name: String, inChannels: Int, outChannels: Int)?
+        var rawTargets: [Tensor] = []
 
         func load(_ rows: [Row]) throws -> [[Tensor]] {
             var sources: [[Tensor]] = []
@@ -55,6 +56,7 @@ extension TrainingData {
                 let pair = try LabelFreePair(row: row, place: place, recipe: recipe)
                 let input = try pair.input(inputNormalization)
                 let target = try pair.targets(targetConfig)
+                if targetConfig.perImage { rawTargets += try pair.targets(Normalization(method: .none)) }
                 let (inChannels, outChannels) = (input[0].shape[0], target[0].shape[0])
                 if let first, first.inChannels != inChannels || first.outChannels != outChannels {
                     throw pair.error("""
@@ -71,6 +73,8 @@ extension TrainingData {
             return sources
         }
         var training = try load(trainRows)
+        // What `--scale target` maps per-image z-scores back with: the training targets' own intensities.
+        let targetIntensity = rawTargets.isEmpty ? nil : try Normalization.meanStd.fitted(to: sample(rawTargets))
         var validationSources = data.validation > 0 ? try load(validationRows) : []
 
         // Normalizations fitted to all training rows (per-image ones were applied while reading).
@@ -110,7 +114,7 @@ extension TrainingData {
                             inChannels: inChannels, outChannels: outChannels, patchShape: data.patch,
                             normalization: normalization, targetNormalization: targetNormalization,
                             sources: training, validationInputs: validation[0], validationTargets: validation[1],
-                            augment: data.augment,
+                            augment: data.augment, targetIntensity: targetIntensity,
                             signalChannels: signalChoices.count == 1 ? signalChoices.first.flatMap { $0 } : nil)
     }
 }

@@ -114,15 +114,21 @@ public struct BlindSpotMasker: Equatable, Sendable {
     public var pixelFraction: Double
     public var neighborhood: Int
     public var replacement: Replacement
+    /// structN2V: the pixels around each blind spot that are hidden too (nil: the blind spot alone).
+    public var structMask: StructMask?
 
-    public init(pixelFraction: Double = 0.002, neighborhood: Int = 5, replacement: Replacement = .uniform) {
+    public init(pixelFraction: Double = 0.002, neighborhood: Int = 5, replacement: Replacement = .uniform,
+                structMask: StructMask? = nil) {
         self.pixelFraction = pixelFraction
         self.neighborhood = neighborhood
         self.replacement = replacement
+        self.structMask = structMask
     }
 
-    /// Masks every patch of `batch` (`[B, C, spatial…]`) independently.
-    public func apply(_ batch: Tensor, rng: inout RandomGenerator) throws -> MaskedBatch {
+    /// Masks every patch of `batch` (`[B, C, spatial…]`) independently. Patch `b` is patch
+    /// `firstSample + b` of a larger batch split over processes: its blind spots come from a
+    /// stream of its own (one draw of `rng` and that index), the same however the batch is split.
+    public func apply(_ batch: Tensor, firstSample: Int = 0, rng: inout RandomGenerator) throws -> MaskedBatch {
         let g = try BatchGeometry(batch.shape, op: "BlindSpotMasker")
         guard pixelFraction > 0, pixelFraction < 1 else {
             throw TensorError.invalidArgument(op: "BlindSpotMasker", detail: "pixel fraction \(pixelFraction) must be in (0, 1)")
@@ -143,9 +149,30 @@ public struct BlindSpotMasker: Equatable, Sendable {
         let src = batch.storage.base, dst = input.storage.base, m = mask.storage.base
         let pixels = g.pixels
         var window: [Float] = []
+        let hidden = try structMask?.offsets(spatialRank: rank) ?? []
+        if !hidden.isEmpty {
+            let h = Set(hidden)
+            let free = Int(pow(Double(neighborhood), Double(rank))) - 1
+                - h.filter { $0.allSatisfy { abs($0) <= radius } }.count
+            guard free > 0 else {
+                throw TensorError.invalidArgument(op: "BlindSpotMasker", detail: "the struct mask hides the whole \(neighborhood)-wide neighbourhood: no pixel is left to replace the blind spot with")
+            }
+        }
+        let streams = rng.next()
         for b in 0..<g.batch {
+            var rng = RandomGenerator(seed: streams ^ (UInt64(firstSample + b) &* 0xD1B5_4A32_D192_ED03))
+            // structN2V hides with values drawn uniformly in each patch's range, so nothing of the
+            // hidden pixels' own values reaches the network.
+            var ranges: [(Float, Float)] = []
+            if !hidden.isEmpty {
+                ranges = (0..<g.channels).map { ch in
+                    let plane = UnsafeBufferPointer(start: src + (b * g.channels + ch) * pixels, count: pixels)
+                    return (plane.min() ?? 0, plane.max() ?? 0)
+                }
+            }
+            // One random pixel inside every box.
+            var spots: [(c: [Int], flat: Int)] = []
             for box in 0..<boxCount {
-                // A random pixel inside this box.
                 var c = [Int](repeating: 0, count: rank)
                 var flat = 0
                 for a in 0..<rank {
@@ -154,28 +181,50 @@ public struct BlindSpotMasker: Equatable, Sendable {
                     c[a] = lo + rng.int(below: max(1, hi - lo))
                     flat += c[a] * g.strides[a]
                 }
-                for ch in 0..<g.channels {
-                    let base = (b * g.channels + ch) * pixels
+                spots.append((c, flat))
+            }
+            // structN2V: every pixel hidden around any blind spot of the patch, never a replacement's source.
+            var hiddenFlats = Set<Int>()
+            for (c, _) in spots {
+                for offset in hidden {
+                    var at = 0, inside = true
+                    for a in 0..<rank {
+                        let q = c[a] + offset[a]
+                        if q < 0 || q >= g.spatial[a] { inside = false; break }
+                        at += q * g.strides[a]
+                    }
+                    if inside { hiddenFlats.insert(at) }
+                }
+            }
+            for ch in 0..<g.channels {
+                let base = (b * g.channels + ch) * pixels
+                for (c, flat) in spots {
                     m[base + flat] = 1
                     switch replacement {
                     case .uniform:
-                        dst[base + flat] = src[base + neighbour(of: c, g: g, radius: radius, rng: &rng)]
+                        dst[base + flat] = src[base + neighbour(of: c, g: g, radius: radius, avoiding: hiddenFlats, rng: &rng)]
                     case .median:
                         window.removeAll(keepingCapacity: true)
-                        forEachNeighbour(of: c, g: g, radius: radius) { window.append(src[base + $0]) }
+                        forEachNeighbour(of: c, g: g, radius: radius) { if !hiddenFlats.contains($0) { window.append(src[base + $0]) } }
                         window.sort()
                         let n = window.count
+                        if n == 0 { dst[base + flat] = 0.5 * (ranges[ch].0 + ranges[ch].1); continue }
                         dst[base + flat] = n % 2 == 1 ? window[n / 2] : 0.5 * (window[n / 2 - 1] + window[n / 2])
                     }
                 }
+                let (lo, hi) = ranges.isEmpty ? (0, 0) : ranges[ch]
+                for at in hiddenFlats.sorted() where m[base + at] == 0 { dst[base + at] = lo + (hi - lo) * rng.uniform() }
             }
         }
         return MaskedBatch(input: input, mask: mask)
     }
 
-    /// Flat index of a random pixel of the window around `c` that is not `c` itself.
-    private func neighbour(of c: [Int], g: BatchGeometry, radius: Int, rng: inout RandomGenerator) -> Int {
+    /// Flat index of a random pixel of the window around `c` that is neither `c` nor (for the
+    /// first 256 draws, in case other blind spots hide the whole window) in `avoiding`.
+    private func neighbour(of c: [Int], g: BatchGeometry, radius: Int, avoiding: Set<Int>, rng: inout RandomGenerator) -> Int {
+        var tries = 0
         while true {
+            tries += 1
             var flat = 0
             var isCentre = true
             for a in 0..<c.count {
@@ -183,7 +232,7 @@ public struct BlindSpotMasker: Equatable, Sendable {
                 if n != c[a] { isCentre = false }
                 flat += n * g.strides[a]
             }
-            if !isCentre { return flat }
+            if !isCentre && (tries > 256 || !avoiding.contains(flat)) { return flat }
         }
     }
 
@@ -201,6 +250,61 @@ public struct BlindSpotMasker: Equatable, Sendable {
                 flat += n * g.strides[a]
             }
             if !isCentre { body(flat) }
+        }
+    }
+}
+
+/// structN2V's mask (Broaddus et al. 2020): the pixels hidden around every blind spot, so that
+/// noise correlated along rows or columns (sCMOS read-out, scanning) cannot be read from its
+/// neighbours. A line of `length` pixels centred on the blind spot along X (`horizontal`), Y
+/// (`vertical`) or Z (`depth`, 3-D only), or an explicit mask of 0/1 with odd extents whose
+/// centre is the blind spot (2-D masks apply in the blind spot's YX plane of 3-D data).
+public enum StructMask: Equatable, Sendable {
+    public enum Axis: String, CaseIterable, Sendable { case horizontal, vertical, depth }
+    case line(Axis, length: Int)
+    /// Rows of a 2-D mask (`[Y][X]`) or planes of a 3-D one (`[Z][Y][X]`), flattened with its shape.
+    case explicit(shape: [Int], values: [Bool])
+
+    /// The default line length.
+    public static let defaultLength = 5
+
+    /// The hidden offsets (every spatial axis, the blind spot itself excluded) for data of
+    /// `spatialRank` axes.
+    public func offsets(spatialRank: Int) throws -> [[Int]] {
+        switch self {
+        case let .line(axis, length):
+            guard length >= 3, length % 2 == 1 else {
+                throw TensorError.invalidArgument(op: "structN2V", detail: "line length \(length) must be odd and at least 3")
+            }
+            let a: Int
+            switch axis {
+            case .horizontal: a = spatialRank - 1
+            case .vertical: a = spatialRank - 2
+            case .depth:
+                guard spatialRank == 3 else {
+                    throw TensorError.invalidArgument(op: "structN2V", detail: "a depth mask needs 3-D data (axes ZYX)")
+                }
+                a = 0
+            }
+            return (-(length / 2)...(length / 2)).filter { $0 != 0 }.map { d in
+                var o = [Int](repeating: 0, count: spatialRank)
+                o[a] = d
+                return o
+            }
+        case let .explicit(shape, values):
+            guard shape.count == 2 || shape.count == 3, shape.count <= spatialRank, shape.allSatisfy({ $0 % 2 == 1 }),
+                  values.count == shape.reduce(1, *) else {
+                throw TensorError.invalidArgument(op: "structN2V", detail: "a mask \(shape) must be 2-D (or 3-D for 3-D data) with odd extents")
+            }
+            let strides = Tensor.strides(of: shape)
+            var out: [[Int]] = []
+            for (flat, on) in values.enumerated() where on {
+                var o = shape.indices.map { (flat / strides[$0]) % shape[$0] - shape[$0] / 2 }
+                if o.allSatisfy({ $0 == 0 }) { continue }
+                o = [Int](repeating: 0, count: spatialRank - o.count) + o
+                out.append(o)
+            }
+            return out
         }
     }
 }

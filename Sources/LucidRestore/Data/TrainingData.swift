@@ -7,7 +7,7 @@ public struct TrainingDataError: Error, CustomStringConvertible, Equatable {
     /// The file (or pattern, or recipe key) concerned.
     public var path: String
     public var reason: String
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { "\(path): \(reason)".escapingControlCharacters }
 }
 
 /// The data a recipe trains on: its files read, checked and normalized, training batches cut
@@ -38,6 +38,10 @@ public struct TrainingData {
     public var validationTargets: Tensor?
     /// Random flips and quarter turns of training batches.
     public var augment: Bool
+    /// The variance-stabilizing transform applied to the inputs before normalization (`data.vst`).
+    public var noiseModel: GeneralizedAnscombe? = nil
+    /// Labelfree with per-image target normalization: a mean/std fit over all targets (`--scale target`).
+    public var targetIntensity: LucidImaging.Normalization? = nil
     /// Labelfree: the channels taken from every signal file (the manifest's `signal_channel`,
     /// when all rows name the same ones); nil: whole files.
     public var signalChannels: [Int]? = nil
@@ -104,6 +108,14 @@ public struct TrainingData {
             throw TrainingDataError(path: inputFiles[min(odd, inputFiles.count - 1)], reason: "has \(inputs[odd].shape[0]) channels, the first file has \(inChannels)")
         }
 
+        var noiseModel: GeneralizedAnscombe?
+        if data.vst == .anscombe {
+            do { noiseModel = try GeneralizedAnscombe.estimate(inputs) } catch {
+                throw TrainingDataError(path: "data.vst", reason: "cannot fit the noise model to \(inputFiles.count == 1 ? inputFiles[0] : "the data"): \(error)")
+            }
+            inputs = inputs.map { noiseModel!.forward($0) }
+            sources = sources.map { $0.map { noiseModel!.forward($0) } }
+        }
         let normalization = try data.normalize.fitted(to: sample(inputs))
         var targetNormalization: LucidImaging.Normalization?
         if paired && type(of: recipe.method).normalizesTargets { targetNormalization = try data.normalize.fitted(to: sample(targets)) }
@@ -127,7 +139,7 @@ public struct TrainingData {
                             inChannels: inChannels, outChannels: outChannels, patchShape: data.patch,
                             normalization: normalization, targetNormalization: targetNormalization,
                             sources: normalized, validationInputs: validation[0],
-                            validationTargets: paired ? validation[1] : nil, augment: data.augment)
+                            validationTargets: paired ? validation[1] : nil, augment: data.augment, noiseModel: noiseModel)
     }
 
     /// Reads `file` and returns its `[C, spatial…]` sampler inputs, checking axes, finiteness and size.
@@ -183,9 +195,10 @@ public struct TrainingData {
     /// Number of validation patches.
     public var validationSize: Int { validationInputs.shape[0] }
 
-    /// A batch of `size` random crops (with random XY flips / quarter turns when `augment`).
-    public func batch(size: Int, rng: inout RandomGenerator) -> (input: Tensor, target: Tensor?) {
-        let b = PatchSampler.uniformBatch(sources, patchShape: patchShape, size: size, augment: augment, rng: &rng)
+    /// A batch of `size` random crops (with random XY flips / quarter turns when `augment`), or
+    /// its `rows` alone (see `PatchSampler.uniformBatch`).
+    public func batch(size: Int, rows: Range<Int>? = nil, rng: inout RandomGenerator) -> (input: Tensor, target: Tensor?) {
+        let b = PatchSampler.uniformBatch(sources, patchShape: patchShape, size: size, rows: rows, augment: augment, rng: &rng)
         return (b[0], b.count > 1 ? b[1] : nil)
     }
 

@@ -14,6 +14,16 @@ public struct Noise2Self: RestorationMethod, Equatable {
 
     public init() {}
 
+    /// Adam at 1e-3 decaying to 0 on a cosine: the last steps average out the noise of
+    /// self-supervised gradients (a constant rate leaves the final weights, and with them the
+    /// prediction's offset, wherever the last noisy step put them).
+    public static var defaults: MethodDefaults {
+        var d = MethodDefaults()
+        d.learningRate = 1e-3
+        d.schedule = .cosine
+        return d
+    }
+
     public init(masker: GridMasker) { self.masker = masker }
 
     public static let keys: [RecipeKey<Noise2Self>] = [

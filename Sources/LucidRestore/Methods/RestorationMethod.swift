@@ -51,6 +51,12 @@ public protocol RestorationMethod: Sendable {
     /// the batch's index); `rng` draws whatever the method randomizes (blind spots).
     func loss(_ model: any ImageModel, input: Tensor, target: Tensor?, step: Int,
               rng: inout RandomGenerator) throws -> Variable
+    /// The training loss on rows `firstSample…` of step `step`'s batch (a data-parallel
+    /// process's share; 0: the whole batch). A method that randomizes each patch (blind
+    /// spots) draws it for the patch's index in the whole batch, so that its randomness does not
+    /// depend on how the batch is split; the default ignores `firstSample`.
+    func loss(_ model: any ImageModel, input: Tensor, target: Tensor?, step: Int, firstSample: Int,
+              rng: inout RandomGenerator) throws -> Variable
     /// The loss on validation batch `index` and, where validation metrics need it, the output.
     func validationStep(_ model: any ImageModel, input: Tensor, target: Tensor?, index: Int,
                         rng: inout RandomGenerator) throws -> (loss: Variable, output: Tensor?)
@@ -86,8 +92,14 @@ public enum DataNeeds: Sendable, Equatable {
 
 /// Defaults a method gives the shared sections.
 public struct MethodDefaults: Sendable {
+    /// `data.patch` of 2-D data.
+    public var patch2D = [64, 64]
     /// `data.patch` of 3-D data.
     public var patch3D = [16, 64, 64]
+    /// `training.steps`.
+    public var steps = 4000
+    /// `training.batch`.
+    public var batch = 16
     /// `data.normalize`.
     public var normalize = Normalization.percentile()
     /// `training.lr`.
@@ -132,6 +144,11 @@ extension RestorationMethod {
         TilePrediction(net: net, head: predictionHead(net.architecture))
     }
 
+    public func loss(_ model: any ImageModel, input: Tensor, target: Tensor?, step: Int, firstSample: Int,
+                     rng: inout RandomGenerator) throws -> Variable {
+        try loss(model, input: input, target: target, step: step, rng: &rng)
+    }
+
     /// The training loss with the batch's index as the step (Noise2Self's grid phase cycles
     /// with it); no output.
     public func validationStep(_ model: any ImageModel, input: Tensor, target: Tensor?, index: Int,
@@ -159,7 +176,7 @@ extension RestorationMethod {
 /// The registered methods, in the order recipes and messages list them.
 public enum Methods {
     public static let all: [any RestorationMethod.Type] = [
-        Noise2Self.self, Noise2Void.self, Noise2Noise.self, CARE.self, LabelFree.self, Diffusion.self,
+        Noise2Self.self, Noise2Void.self, Noise2Noise.self, CARE.self, LabelFree.self, ZeroShot.self, Diffusion.self,
     ]
 
     /// The `method:` names.

@@ -37,6 +37,10 @@ public struct TiledPredictor {
     /// Called before the first model call with (0, tiles in all), then after each with (tiles
     /// done, tiles in all).
     public var progress: ((Int, Int) -> Void)?
+    /// Processes that share the tiles of each image (nil: this process predicts them all):
+    /// batch `k` of tiles runs on process `k % size`, and the blended tiles are summed onto
+    /// process 0, whose result alone is the prediction.
+    public var group: (any ProcessGroup)?
 
     /// A predictor with tiles of at most `tile` pixels (default 1024 in 2D; 64 in Z and 256 in
     /// YX in 3D) and an overlap that defaults to twice the receptive radius plus a 16-pixel
@@ -113,8 +117,14 @@ public struct TiledPredictor {
         let samplePixels = spatial.reduce(1, *)
         var done = 0
         progress?(0, total)
+        var batchIndex = -1
         while done < total {
             let items = Array(done..<min(total, done + batch))
+            batchIndex += 1
+            if let group, batchIndex % group.size != group.rank {
+                done += items.count
+                continue
+            }
             // Gather the tiles of this batch.
             var input = Tensor(uninitialized: [items.count, c] + tileShape)
             let dst = input.storage.base
@@ -164,6 +174,13 @@ public struct TiledPredictor {
             }
             done += items.count
             progress?(done, total)
+        }
+        if let group {
+            // Process 0 always has batch 0, so it knows the output's channels.
+            let channels = Int(try group.broadcast([Double(output?.shape[1] ?? 0)], from: 0)[0])
+            var sum = output ?? Tensor(zeros: [n, channels] + spatial)
+            try group.sumTensor(&sum, onto: 0)
+            return sum
         }
         return output!
     }

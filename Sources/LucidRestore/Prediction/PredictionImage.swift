@@ -42,6 +42,17 @@ public struct ImagePredictor {
     /// Channels to take from each image before anything else (a labelfree model's signal
     /// channels); nil uses every channel.
     public var signalChannels: [Int]?
+    /// The variance-stabilizing transform the network was trained in (`data.vst`): applied to
+    /// each input first, and undone on the output with its unbiased inverse.
+    public var noiseModel: GeneralizedAnscombe?
+    /// Intensities of the training targets (labelfree with per-image targets), for `scaleToTarget`.
+    public var targetIntensity: LucidImaging.Normalization?
+    /// Map outputs left in per-image normalized units (label-free z-scores) to the training
+    /// targets' intensities (`lucid predict --scale target`).
+    public var scaleToTarget = false
+    /// A normalization already fitted to the whole image, used instead of fitting one to each
+    /// image `predict` sees (a stack streamed in slabs, whose statistics come from a sample).
+    public var fittedNormalization: LucidImaging.Normalization?
 
     /// A restorer running `tiles` on the tiles of a network of architecture `config`; see
     /// `TiledPredictor` for `tile`, `overlap` and `batchSize` (`nil` picks the defaults).
@@ -54,6 +65,8 @@ public struct ImagePredictor {
         pixelSize = nil
         sourcePixelSize = nil
         signalChannels = nil
+        noiseModel = nil
+        targetIntensity = nil
         predictor = TiledPredictor(model: tiles.run, spatialRank: config.spatialRank, sizeMultiple: config.sizeMultiple,
                                    receptiveRadius: config.receptiveRadius, tile: tile.map { [$0] },
                                    overlap: overlap.map { [$0] }, batchSize: batchSize,
@@ -93,6 +106,8 @@ public struct ImagePredictor {
         pixelSize = checkpoint.metadata.pixelSize
         sourcePixelSize = checkpoint.metadata.sourcePixelSize
         signalChannels = checkpoint.metadata.signalChannels
+        noiseModel = checkpoint.metadata.noiseModel
+        targetIntensity = checkpoint.metadata.targetIntensity
     }
 
     /// Channels of the output per input sample.
@@ -179,14 +194,21 @@ public struct ImagePredictor {
         let perSample = modelChannels > 1 ? channels : 1
         let samples = try arranged.reshaped([n * channels / perSample, perSample] + spatial)
 
+        let stabilized = noiseModel.map { $0.forward(samples) } ?? samples
         let refit = normalization.perImage || normalization.method == .percentile
-        let fitted = refit ? try normalization.fitted(to: image.data) : normalization
-        var y = try predictor.predict(fitted.apply(samples))
+        let fitted = try fittedNormalization ?? (refit ? normalization.fitted(to: stabilized) : normalization)
+        var y = try predictor.predict(fitted.apply(stabilized))
         let k = outputChannels
         if outputNormalization?.perImage != true {
             let back = outputNormalization.map { ImagePredictor.targetUnits($0, training: normalization, input: fitted) } ?? fitted
             ImagePredictor.invert(&y, back, meanChannels: intensityChannels)
+        } else if scaleToTarget {
+            guard let targetIntensity else {
+                throw TensorError.invalidArgument(op: "predict", detail: "--scale target needs the training targets' intensities, which this checkpoint does not record (trained by an older Lucid, or its targets were not normalized per image)")
+            }
+            ImagePredictor.invert(&y, targetIntensity, meanChannels: intensityChannels)
         }
+        if let noiseModel { y = ImagePredictor.unstabilized(y, noiseModel, meanChannels: intensityChannels) }
 
         // Back to [others…, Cout, spatial…].
         var outChannels = k
@@ -231,6 +253,22 @@ public struct ImagePredictor {
         let gain = target.scale / training.scale
         out.scale = target.scale * input.scale / training.scale
         out.offset = target.offset + gain * (input.offset - training.offset)
+        return out
+    }
+
+    /// The unbiased inverse of `model` on the first `meanChannels` channels of `[N, K, …]`.
+    static func unstabilized(_ y: Tensor, _ model: GeneralizedAnscombe, meanChannels: Int) -> Tensor {
+        if meanChannels == y.shape[1] { return model.unbiasedInverse(y) }
+        var out = y
+        out.makeUnique()
+        let (n, k) = (y.shape[0], y.shape[1])
+        let plane = y.count / max(1, n * k)
+        for b in 0..<n {
+            let at = b * k * plane
+            let part = try! Tensor(shape: [meanChannels * plane], scalars: Array(UnsafeBufferPointer(start: y.storage.base + at, count: meanChannels * plane)))
+            let back = model.unbiasedInverse(part)
+            (out.storage.base + at).update(from: back.storage.base, count: meanChannels * plane)
+        }
         return out
     }
 

@@ -27,6 +27,16 @@ public struct DataRecipe: Equatable, Sendable {
     public var sourcePixelSize: Double?
     /// The images the method reads (which keys apply).
     public var needs = DataNeeds.noisy
+    /// Variance stabilization of noisy stacks before normalization (`data.vst`).
+    public var vst = VarianceStabilization.none
+
+    /// `data.vst`: self-supervised methods may train on generalized-Anscombe-transformed data.
+    public enum VarianceStabilization: String, CaseIterable, Sendable {
+        case none
+        /// The generalized Anscombe transform with gain and offset fitted to the data
+        /// (`GeneralizedAnscombe`); prediction applies it and its unbiased inverse.
+        case anscombe
+    }
 
     public init() {}
 
@@ -48,7 +58,7 @@ public struct DataRecipe: Equatable, Sendable {
                   "patch extent per spatial axis (Z, Y, X), each divisible by 2^model.depth",
                   read: { d, r, context in
                       d.patch = try r.intList("patch", in: 1...65536, describe: "a list of positive patch sizes such as [64, 64]")
-                          ?? (d.axes.spatialRank == 2 ? [64, 64] : type(of: context.method).defaults.patch3D)
+                          ?? (d.axes.spatialRank == 2 ? type(of: context.method).defaults.patch2D : type(of: context.method).defaults.patch3D)
                   },
                   write: { .list($0.patch.map { .int($0) }) }),
         .double("validation", \.validation, allowed: "a number ≥ 0 and < 1", "fraction of patches held out for validation") {
@@ -57,6 +67,15 @@ public struct DataRecipe: Equatable, Sendable {
         normalization("normalize", \.normalize, default: "percentile 1–99.8 (labelfree: meanstd per image)",
                       "intensity normalization: a mode, or a mapping with mode, low, high, clip (and per_image)"),
         .bool("augment", \.augment, "random flips and 90° rotations of training patches"),
+        RecipeKey("vst", allowed: "one of none, anscombe", default: "none",
+                  "self-supervised methods: generalized Anscombe transform for Poisson–Gaussian noise, gain and offset fitted to the data (mean–variance) and reported; prediction inverts it",
+                  read: { d, r, context in
+                      d.vst = try r.choice("vst", default: d.vst)!
+                      if d.vst != .none && type(of: context.method).data != .noisy {
+                          throw r.error("vst", "\(d.vst.rawValue) is not allowed (only methods trained on noisy stacks alone stabilize their variance)")
+                      }
+                  },
+                  write: { .string($0.vst.rawValue) }),
         RecipeKey("target_normalize", allowed: "a mode name or a mapping with mode, low, high, clip, per_image",
                   default: "meanstd per image", "labelfree: normalization of the targets, keys as data.normalize",
                   read: { d, r, context in

@@ -96,7 +96,7 @@ public struct Recipe: Equatable, Sendable {
         return recipe
     }
 
-    /// `data.patch` has one size per spatial axis, each divisible by 2^depth.
+    /// `data.patch` has one size per spatial axis, each divisible by 2^depth, and fits in memory.
     private func checkPatch(_ top: MapReader) throws {
         let section = try top.section("data", allowed: nil, what: "")
         let shown = "[" + data.patch.map(String.init).joined(separator: ", ") + "]"
@@ -109,6 +109,7 @@ public struct Recipe: Equatable, Sendable {
         if data.patch.contains(where: { $0 % factor != 0 }) {
             throw section.error("patch", "\(shown) is not allowed (sizes divisible by \(factor) = 2^model.depth)")
         }
+        if let short = TrainingMemory.shortfall(self) { throw section.error("patch", "\(shown) \(short)") }
     }
 
     // MARK: - the resolved recipe

@@ -1,3 +1,5 @@
+import LucidCore
+
 /// A mistake in a training recipe: which file, which key, what was wrong, and what is allowed.
 ///
 /// The description is one line, e.g.
@@ -36,6 +38,6 @@ public struct RecipeError: Error, Equatable, CustomStringConvertible, Sendable {
         } else if let line {
             text += column.map { " [line \(line), column \($0)]" } ?? " [line \(line)]"
         }
-        return text
+        return text.escapingControlCharacters
     }
 }

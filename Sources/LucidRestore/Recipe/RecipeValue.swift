@@ -122,7 +122,7 @@ public indirect enum RecipeValue: Equatable, Sendable {
             || s.hasSuffix(":") || s.hasPrefix(" ") || s.hasSuffix(" ")
             || first.map({ special.contains($0) }) == true
             || s.unicodeScalars.contains(where: { ",[]{}".unicodeScalars.contains($0) })
-            || s.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+            || s.unicodeScalars.contains(where: needsEscapeInJSONOrYAML) {
             return jsonQuoted(s)
         }
         return s

@@ -37,7 +37,7 @@ public struct TrainingRecipe: Equatable, Sendable {
     }
 
     static let scheduleKeys: [RecipeKey<LearningRateSchedule>] = [
-        .choice("kind", \.kind, default: "plateau (labelfree: none)",
+        .choice("kind", \.kind, default: "plateau (noise2self, noise2void, zeroshot: cosine; labelfree: none)",
                 "none (constant), cosine (decay to 0), step (× factor every `every` steps), plateau (× factor after `patience` validations without improvement); `schedule: cosine` is short for `{kind: cosine}`"),
         .double("factor", \.factor, allowed: "a number > 0 and < 1", "decay factor of step and plateau") { $0 > 0 && $0 < 1 },
         .int("every", \.every, in: 1...100_000_000, "step interval of step"),
@@ -53,9 +53,9 @@ public struct TrainingRecipe: Equatable, Sendable {
 
     /// The keys, in the order recipes list them.
     static let keys = SectionReader<TrainingRecipe>(keys: [
-        .int("steps", \.steps, in: 1...100_000_000, "total optimizer steps"),
-        .int("batch", \.batch, in: 1...65536, "patches per step"),
-        .double("lr", \.lr, allowed: "a number > 0 and ≤ 1", default: "0.0004 (labelfree: 0.001)", "initial learning rate") {
+        .int("steps", \.steps, in: 1...100_000_000, default: "4000 (zeroshot: 1000)", "total optimizer steps"),
+        .int("batch", \.batch, in: 1...65536, default: "16 (zeroshot: 4)", "patches per step"),
+        .double("lr", \.lr, allowed: "a number > 0 and ≤ 1", default: "0.0004 (noise2self, noise2void, labelfree, zeroshot: 0.001)", "initial learning rate") {
             $0 > 0 && $0 <= 1
         },
         .int("seed", \.seed, in: 0...Int(Int32.max), "seed of patch sampling, masking and initialization"),
@@ -97,6 +97,8 @@ public struct TrainingRecipe: Equatable, Sendable {
         var initial = TrainingRecipe()
         let defaults = type(of: context.method).defaults
         initial.lr = defaults.learningRate
+        initial.steps = defaults.steps
+        initial.batch = defaults.batch
         initial.schedule.kind = defaults.schedule
         return try keys.read(initial, t, context)
     }

@@ -77,6 +77,9 @@ extension TrainingCallback {
 /// Combines the gradients of data-parallel processes between `backward` and the optimizer
 /// step; a single process uses `LocalGradients`.
 public protocol GradientReducer {
+    /// Called during `backward` as soon as `parameter`'s gradient is final, so that sending it
+    /// can overlap the rest of the pass.
+    func gradientReady(_ parameter: Variable) throws
     /// Replaces every parameter's gradient by its mean over the processes.
     func reduce(_ parameters: [(name: String, parameter: Variable)]) throws
 }
@@ -84,6 +87,7 @@ public protocol GradientReducer {
 /// One process: the gradients are already the batch's.
 public struct LocalGradients: GradientReducer {
     public init() {}
+    public func gradientReady(_ parameter: Variable) throws {}
     public func reduce(_ parameters: [(name: String, parameter: Variable)]) throws {}
 }
 
@@ -102,8 +106,12 @@ public final class TrainLoop {
     public var progress: TrainingProgress
     public var callbacks: [any TrainingCallback] = []
     public var reducer: any GradientReducer = LocalGradients()
+    /// The data-parallel processes this loop trains with (nil: this process alone). Each takes
+    /// its rows of every batch (see `shareOfBatch`); process 0 alone validates and sends the
+    /// result to the others.
+    public var group: (any ProcessGroup)?
     /// This process's index among data-parallel processes (0 alone).
-    public var rank = 0
+    public var rank: Int { group?.rank ?? 0 }
     /// Polled before every step; true ends the run as `interrupted`.
     public var stopRequested: () -> Bool = { false }
     /// Set by a callback to end the run after the current step.
@@ -128,10 +136,19 @@ public final class TrainLoop {
         startStep = progress.step
     }
 
-    /// The generator of step `step` (0-based) on process `rank`: batch sampling, masking and
-    /// augmentation. Rank 0's stream depends on (seed, step) alone.
-    public static func stepGenerator(seed: UInt64, step: Int, rank: Int = 0) -> RandomGenerator {
-        RandomGenerator(seed: seed ^ (UInt64(step + 1) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(rank) &* 0xD1B5_4A32_D192_ED03))
+    /// The generator of step `step` (0-based): batch sampling, masking and augmentation. Every
+    /// data-parallel process draws the whole batch from it and keeps its rows, so the data a
+    /// run sees does not depend on the number of processes.
+    public static func stepGenerator(seed: UInt64, step: Int) -> RandomGenerator {
+        RandomGenerator(seed: seed ^ (UInt64(step + 1) &* 0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// The rows of a `batch`-patch batch process `rank` of `size` trains on: contiguous, as
+    /// equal as possible (the first `batch % size` processes take one more).
+    public static func shareOfBatch(_ batch: Int, rank: Int, size: Int) -> Range<Int> {
+        let base = batch / size, extra = batch % size
+        let start = rank * base + min(rank, extra)
+        return start..<(start + base + (rank < extra ? 1 : 0))
     }
 
     /// Training seconds, this run's and earlier ones'.
@@ -161,19 +178,26 @@ public final class TrainLoop {
 
     private func loop() throws -> TrainingStop {
         let t = training
+        let rows = group.map { TrainLoop.shareOfBatch(t.batch, rank: $0.rank, size: $0.size) }
         while progress.step < t.steps {
             for c in callbacks { try c.stepWillStart(self, step: progress.step + 1) }
-            if stopRequested() { return .interrupted }
+            if try anyProcess(stopRequested()) { return .interrupted }
             let lr = t.schedule.learningRate(base: t.lr, at: progress.step, totalSteps: t.steps,
                                              plateauRate: progress.plateau?.learningRate)
             optimizer.learningRate = lr
-            var rng = TrainLoop.stepGenerator(seed: seed, step: progress.step, rank: rank)
-            let batch = data.batch(size: t.batch, rng: &rng)
+            var rng = TrainLoop.stepGenerator(seed: seed, step: progress.step)
+            let batch = data.batch(size: t.batch, rows: rows, rng: &rng)
             model.zeroGrad()
-            let loss = try method.loss(model, input: batch.input, target: batch.target, step: progress.step, rng: &rng)
-            let value = loss.value.scalars[0]
-            for c in callbacks { try c.lossComputed(self, loss: value) }
-            try loss.backward()
+            // With a group, each process's loss is its rows' share of the whole batch's loss
+            // (see `Autograd.splitBatch`); their mean is the whole batch's loss.
+            let value = try Autograd.splitBatch(over: group) { () throws -> Float in
+                let loss = try method.loss(model, input: batch.input, target: batch.target, step: progress.step,
+                                           firstSample: rows?.lowerBound ?? 0, rng: &rng)
+                let value = try meanOverProcesses(loss.value.scalars[0])
+                for c in callbacks { try c.lossComputed(self, loss: value) }
+                try loss.backward(gradientReady: reducer.gradientReady)
+                return value
+            }
             try reducer.reduce(optimizer.parameters)
             if t.clipNorm > 0 {
                 do { try GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: Float(t.clipNorm)) } catch {
@@ -187,7 +211,7 @@ public final class TrainLoop {
             var record = StepRecord(step: progress.step, loss: value, learningRate: lr, validation: nil, improved: false,
                                     checkpointDue: due)
             if due && validates {
-                let v = try validator.validate(model)
+                let v = try validate()
                 record.validation = v
                 if let best = progress.bestValidationLoss, v.loss >= best - t.earlyStopping.minDelta {
                     progress.validationsWithoutImprovement += 1
@@ -203,5 +227,26 @@ public final class TrainLoop {
             if let stop { return stop }
         }
         return .completed
+    }
+
+    /// Whether `flag` is set in any process.
+    private func anyProcess(_ flag: Bool) throws -> Bool {
+        guard let group else { return flag }
+        return try group.sum([flag ? 1 : 0])[0] > 0
+    }
+
+    /// The mean of `value` over the processes.
+    private func meanOverProcesses(_ value: Float) throws -> Float {
+        guard let group else { return value }
+        return Float(try group.sum([Double(value)])[0] / Double(group.size))
+    }
+
+    /// Process 0's validation, on every process.
+    private func validate() throws -> ValidationResult {
+        guard let group else { return try validator.validate(model) }
+        let local = group.rank == 0 ? try validator.validate(model) : nil
+        let values = try group.broadcast(local.map { [$0.loss] + $0.metrics } ?? Array(repeating: 0, count: 1 + validator.columns.count),
+                                         from: 0)
+        return ValidationResult(loss: values[0], metrics: Array(values.dropFirst()))
     }
 }

@@ -26,6 +26,8 @@ public struct TrainingSummary {
     public var stop: TrainingStop
     /// Training patches per second this run (data, forward, backward and update).
     public var patchesPerSecond: Double
+    /// The noise model fitted for `data.vst` (nil without one).
+    public var noiseModel: GeneralizedAnscombe? = nil
 }
 
 /// Set by `Trainer.requestStop()` and the SIGINT handler; read by the training loop.
@@ -49,6 +51,10 @@ public final class Trainer {
     public var showProgress = true
     /// Callbacks run after the standard ones (reports, tests).
     public var extraCallbacks: [any TrainingCallback] = []
+    /// The processes the run is split over (`mpirun`); nil: this process alone.
+    public var dataParallel: DataParallel?
+    /// Whether this process writes the checkpoint folder and the progress (process 0).
+    public var writesFiles: Bool { (dataParallel?.group.rank ?? 0) == 0 }
 
     public init(recipe: Recipe, output: String? = nil, resume: Bool = false) {
         self.recipe = recipe
@@ -72,7 +78,10 @@ public final class Trainer {
         stopRequested = 0
         let t = recipe.training
         let seed = UInt64(truncatingIfNeeded: t.seed)
-        try prepareOutput()
+        try dataParallel?.check(batch: t.batch)
+        // Rank 0 alone writes the folder, so it alone holds its lock.
+        let lock = writesFiles ? try prepareOutput() : nil
+        defer { withExtendedLifetime(lock) {} }
 
         let data = try TrainingData.load(recipe, seed: seed)
         let digests = try data.files.map(DataFileDigest.of)
@@ -81,11 +90,13 @@ public final class Trainer {
                                             outChannels: data.outChannels)
         var initRNG = RandomGenerator(seed: seed)
         let model = try config.makeModel(rng: &initRNG)
+        dataParallel?.seedDropout(model)
         let optimizer = try t.optimizer.make(parameters: model.namedParameters, learningRate: t.lr,
                                              weightDecay: t.weightDecay, momentum: t.momentum)
         var progress = TrainingProgress()
         progress.plateau = try t.schedule.plateauState(base: t.lr)
         var normalization = data.normalization, targetNormalization = data.targetNormalization
+        var resumedNoiseModel: GeneralizedAnscombe?
 
         let metricsList = method.validationMetrics(outChannels: data.outChannels)
         let metrics = MetricsLog(path: joinPath(output, "metrics.csv"), metricColumns: metricsList.flatMap(\.columns))
@@ -95,6 +106,7 @@ public final class Trainer {
             try model.loadStateDict(try ckpt.weights(.last))
             try optimizer.importState(try ckpt.optimizerState())
             let m = ckpt.metadata
+            if let plans = m.convolutionPlans { ConvPlanner.pin(plans) }
             progress.step = m.step
             progress.savedStep = m.step
             progress.bestValidationLoss = m.bestValidationLoss
@@ -104,8 +116,9 @@ public final class Trainer {
             progress.plateau = m.training.plateau
             normalization = m.normalization
             targetNormalization = m.targetNormalization
-            try metrics.truncate(after: m.step)
-        } else {
+            resumedNoiseModel = m.noiseModel
+            if writesFiles { try metrics.truncate(after: m.step) }
+        } else if writesFiles {
             try recipe.save(in: output)
             try metrics.create()
         }
@@ -115,18 +128,28 @@ public final class Trainer {
             targetNormalization: targetNormalization, axes: data.axes, spatialRank: data.spatialRank, step: 0,
             bestValidationLoss: nil, bestStep: nil, dataFiles: digests,
             training: TrainingState(seed: seed, learningRate: t.lr, plateau: nil, validationsWithoutImprovement: 0, elapsedSeconds: 0),
-            pixelSize: recipe.data.pixelSize, sourcePixelSize: recipe.data.sourcePixelSize, signalChannels: data.signalChannels)
+            pixelSize: recipe.data.pixelSize, sourcePixelSize: recipe.data.sourcePixelSize, signalChannels: data.signalChannels,
+            noiseModel: resumedNoiseModel ?? data.noiseModel, targetIntensity: data.targetIntensity)
         let validator = Validator(method: method, data: data, batch: t.batch, seed: seed, metrics: metricsList)
         let loop = TrainLoop(model: model, optimizer: optimizer, method: method, data: data, training: t,
                              progress: progress, validator: validator)
         let history = TrainingHistory()
-        loop.callbacks = try method.trainingCallbacks(for: model) + [NaNGuard(output: output), metrics,
-                          Checkpointer(output: output, metrics: metrics, template: template),
-                          EarlyStopping(patience: t.earlyStopping.patience), history]
-        if showProgress && progress.step < t.steps {
+        loop.callbacks = try method.trainingCallbacks(for: model) + [NaNGuard(output: output)]
+        if writesFiles {
+            loop.callbacks += [metrics, Checkpointer(output: output, metrics: metrics, template: template), ReportWriter(output: output)]
+        }
+        loop.callbacks += [EarlyStopping(patience: t.earlyStopping.patience), history]
+        if let dataParallel {
+            loop.group = dataParallel.group
+            loop.reducer = dataParallel.makeReducer(optimizer.parameters)
+        }
+        if showProgress && writesFiles && progress.step < t.steps {
             let from = progress.step > 0 ? " (from step \(progress.step))" : ""
             loop.callbacks.append(ProgressReporter(label: recipe.methodName + from, steps: t.steps - progress.step,
                                                    metrics: metricsList))
+        }
+        if showProgress, let model = data.noiseModel, !resume {
+            FileHandle.standardError.write(Data("data.vst: \(model.summary)\n".utf8))
         }
         loop.callbacks += extraCallbacks
         loop.stopRequested = { stopRequested != 0 }
@@ -137,15 +160,13 @@ public final class Trainer {
                                validationMetrics: history.validations.map { ($0.step, $0.result.metrics) },
                                metricColumns: metrics.metricColumns,
                                bestValidationLoss: loop.progress.bestValidationLoss, bestStep: loop.progress.bestStep,
-                               stop: stop, patchesPerSecond: loop.patchesPerSecond)
+                               stop: stop, patchesPerSecond: loop.patchesPerSecond, noiseModel: template.noiseModel)
     }
 
-    /// Creates the output folder; refuses to overwrite a checkpoint unless resuming.
-    private func prepareOutput() throws {
+    /// Creates the output folder and takes its lock, which the run holds to its end; refuses to
+    /// overwrite a checkpoint unless resuming.
+    private func prepareOutput() throws -> OutputLock {
         let metadata = joinPath(output, Checkpoint.metadataFile)
-        if !resume && FileManager.default.fileExists(atPath: metadata) {
-            throw TrainingError(message: "\(output): already holds a checkpoint; continue it with --resume or choose another --output")
-        }
         if resume && !FileManager.default.fileExists(atPath: metadata) {
             throw TrainingError(message: "\(output): --resume needs a checkpoint, but \(Checkpoint.metadataFile) is missing")
         }
@@ -157,6 +178,11 @@ public final class Trainer {
         guard access(output, W_OK) == 0 else {
             throw TrainingError(message: "\(output): the output folder is not writable")
         }
+        let lock = try OutputLock(folder: output)
+        if !resume && FileManager.default.fileExists(atPath: metadata) {
+            throw TrainingError(message: "\(output): already holds a checkpoint; continue it with --resume or choose another --output")
+        }
+        return lock
     }
 
     /// Throws unless the checkpoint was trained by the same recipe (the step count may grow) on the same files.

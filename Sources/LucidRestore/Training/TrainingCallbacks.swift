@@ -73,8 +73,13 @@ public final class MetricsLog: TrainingCallback {
             throw TrainingError(message: "\(path): cannot open for appending")
         }
         defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(Data(pending.joined().utf8))
+        do {
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(pending.joined().utf8))
+        } catch {
+            // (The non-throwing FileHandle calls trap on a full disk.)
+            throw TrainingError(message: "\(path): cannot append the training log (\(Checkpoint.describe(error)))")
+        }
         pending.removeAll()
     }
 
@@ -112,6 +117,7 @@ public final class Checkpointer: TrainingCallback {
         meta.step = p.step
         meta.bestValidationLoss = p.bestValidationLoss
         meta.bestStep = loop.validates ? p.bestStep : p.step
+        meta.convolutionPlans = ConvPlanner.exportPlans()
         meta.training = TrainingState(seed: UInt64(truncatingIfNeeded: loop.training.seed),
                                       learningRate: loop.optimizer.learningRate, plateau: p.plateau,
                                       validationsWithoutImprovement: p.validationsWithoutImprovement,

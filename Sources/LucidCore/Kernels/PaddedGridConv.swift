@@ -7,7 +7,7 @@
 /// `ow ≥ oW` are wasted work (a few percent) and are dropped when storing. Padded planes are laid
 /// out channel-major (`[cin, batch, plane]`), so one GEMM column range spans several images:
 /// grid column `Q = b·plane + q` (small deep-layer images still give long GEMMs).
-struct PaddedGrid {
+struct PaddedGridConv {
     let g: ConvGeometry
     let dP, hP, wP: Int
     /// Elements of one padded channel.
@@ -88,8 +88,8 @@ struct PaddedGrid {
 
     /// `y = w ⋆ x + bias` (w packed `[cout, cin·taps]`).
     func forward(x: UnsafePointer<Float>, weight w: Gemm.PackedA, bias: UnsafePointer<Float>?,
-                 y: UnsafeMutablePointer<Float>) {
-        let chunk = PaddedGrid.forwardChunk
+                 y: UnsafeMutablePointer<Float>, loop: Gemm.Loop) {
+        let chunk = PaddedGridConv.forwardChunk
         let nChunks = (total + chunk - 1) / chunk
         let ld = chunk + 16
         withPadded(x, channels: g.cin) { xp in
@@ -98,7 +98,8 @@ struct PaddedGrid {
                 ScratchPool.with(g.cout * ld) { c in
                     withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: g.k) { rows in
                         fillRows(rows.baseAddress!, padded: xp, from: q0)
-                        Gemm.multiply(w, rows: UnsafePointer(rows.baseAddress!), n: q1 - q0, c, ldc: ld, accumulate: false)
+                        Gemm.multiply(w, rows: UnsafePointer(rows.baseAddress!), n: q1 - q0, c, ldc: ld, accumulate: false,
+                                      loop: loop)
                     }
                     forEachRun(q0, q1) { q, n, b, pixel in
                         let yb = y + b * g.cout * g.outPlane + pixel
