@@ -8,7 +8,8 @@ Runs, one after the other on this machine:
   - `lucid bench` (every case, planning afresh in an empty LUCID_WISDOM folder; each JSON line
     names the CPU, ISA, threads and planner mode),
   - ../shared/bench/sgemm_limit.c (OpenBLAS sgemm 2048^3, 2 threads; built with gcc when present),
-  - ../shared/bench/torch_unet.py and scripts/torch_fnet.py (PyTorch CPU, 2 threads),
+  - ../shared/bench/torch_unet.py, scripts/torch_fnet.py (Lucid's fnet3D net) and
+    scripts/torch_diffusion.py (the diffusion U-Net of diffusion_train, ddim_sample), PyTorch CPU, 2 threads,
   - ../shared/bench/deconv_bench.py (scikit-image and SciPy Richardson-Lucy),
   - `lucid deconvolve` as a whole process (TIFF in, 20 RL iterations, TIFF out) on deconv_bench's
     volume and PSF, from a cold wisdom cache (a fresh LUCID_WISDOM folder each run) and warm
@@ -112,7 +113,7 @@ def main():
     ap.add_argument("--from", dest="saved", help="print the table of a saved bench-results/*.jsonl instead of running")
     args = ap.parse_args()
     quick = ["--quick"] if args.quick else []
-    sources = ("lucid", "sgemm_limit", "torch_unet", "torch_fnet", "deconv_bench", "lucid_process")
+    sources = ("lucid", "sgemm_limit", "torch_unet", "torch_fnet", "torch_diffusion", "deconv_bench", "lucid_process")
 
     if args.saved:
         path = args.saved
@@ -123,7 +124,7 @@ def main():
                 load_before, load_after = r["before"], r["after"]
             elif r.get("source") in by:
                 by[r.pop("source")].append(r)
-        lucid, blas, torch, fnet, deconv, process = (by[s] for s in sources)
+        lucid, blas, torch, fnet, diffusion, deconv, process = (by[s] for s in sources)
         if "load_before" not in locals():
             load_before = load_after = [float("nan")]
     else:
@@ -133,6 +134,7 @@ def main():
         blas = sgemm_limit(args.shared)
         torch = json_lines([sys.executable, os.path.join(args.shared, "torch_unet.py")] + quick)
         fnet = json_lines([sys.executable, os.path.join(ROOT, "scripts", "torch_fnet.py")] + quick)
+        diffusion = json_lines([sys.executable, os.path.join(ROOT, "scripts", "torch_diffusion.py")] + quick)
         deconv = json_lines([sys.executable, os.path.join(args.shared, "deconv_bench.py")] + quick)
         process = deconvolve_processes(args.lucid, args.shared, 3)
         load_after = os.getloadavg()
@@ -141,7 +143,7 @@ def main():
         path = os.path.join(ROOT, "bench-results", f"{stamp}.jsonl")
         with open(path, "w") as f:
             f.write(json.dumps({"source": "load", "before": list(load_before), "after": list(load_after)}) + "\n")
-            for src, rows in zip(sources, (lucid, blas, torch, fnet, deconv, process)):
+            for src, rows in zip(sources, (lucid, blas, torch, fnet, diffusion, deconv, process)):
                 for r in rows:
                     f.write(json.dumps({"source": src, **r}) + "\n")
 
@@ -154,6 +156,8 @@ def main():
         speedup(lucid, "unet2d_predict", torch, "unet2d_infer", 1.5),
         speedup(lucid, "unet3d_train", torch, "unet3d_train", 1.2),
         speedup(lucid, "fnet3d_train", fnet, "fnet3d_train", 1.0),
+        speedup(lucid, "diffusion_train", diffusion, "diffusion_train", 1.0),
+        speedup(lucid, "ddim_sample", diffusion, "ddim_sample", 1.0),
         speedup(lucid, "conv2d", torch, "conv2d_fwd_bwd", None),
         speedup(lucid, "conv2d_fwd", torch, "conv2d_fwd", None),
         speedup(lucid, "rl3d", deconv, "rl20_scipyfft_circ_w2", None),

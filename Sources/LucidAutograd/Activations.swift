@@ -20,12 +20,7 @@ public func leakyReLU(_ x: Variable, slope: Float = 0.01) -> Variable {
 /// `x · sigmoid(x)`.
 public func silu(_ x: Variable) -> Variable {
     let v = x.value
-    return Variable.record(v.silu(), parents: [x], op: "silu") { g in
-        [try g.zipMap(v, op: "silu backward") { g, x in
-            let s = 1 / (1 + Foundation.exp(-x))
-            return g * s * (1 + x * (1 - s))
-        }]
-    }
+    return Variable.record(v.silu(), parents: [x], op: "silu") { g in [try Tensor.siluBackward(g, input: v)] }
 }
 
 /// Exact GELU `x · Φ(x)`.

@@ -32,7 +32,7 @@ public protocol ModelConfig: Codable, Sendable {
 
 /// The model architectures checkpoints can name; a new architecture registers its config here.
 public enum ModelRegistry {
-    public static let all: [any ModelConfig.Type] = [UNetConfig.self]
+    public static let all: [any ModelConfig.Type] = [UNetConfig.self, DiffusionUNetConfig.self]
 
     /// The config type recorded as `kind`.
     public static func type(named kind: String) -> (any ModelConfig.Type)? {

@@ -118,3 +118,15 @@ extension Module {
         }
     }
 }
+
+/// Modules held in a list, named `"0"`, `"1"`, … as in `nn.ModuleList` (for blocks that are not
+/// plain layers, such as a diffusion U-Net's residual blocks).
+public final class ModuleList<M: Module>: Module {
+    public let modules: [M]
+
+    public init(_ modules: [M]) { self.modules = modules }
+
+    public var children: [(name: String, module: any Module)] {
+        modules.enumerated().map { (String($0.offset), $0.element as any Module) }
+    }
+}

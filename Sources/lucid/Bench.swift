@@ -82,7 +82,7 @@ struct BenchContext {
 /// Every benchmark case, in the order `lucid bench` runs them.
 enum BenchRegistry {
     static var all: [BenchCase] {
-        EngineBenchmarks.cases + NetworkBenchmarks.cases + DistributedBenchmarks.cases + OpticsBenchmarks.cases
-            + MetricsBenchmarks.cases
+        EngineBenchmarks.cases + NetworkBenchmarks.cases + DiffusionBenchmarks.cases + DistributedBenchmarks.cases
+            + OpticsBenchmarks.cases + MetricsBenchmarks.cases
     }
 }

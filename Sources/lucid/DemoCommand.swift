@@ -7,8 +7,8 @@ import LucidRestore
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Demos on synthetic data: Noise2Self denoising (default), or label-free prediction (labelfree).",
-        subcommands: [DemoNoise2Self.self, DemoLabelFree.self],
+        abstract: "Demos on synthetic data: Noise2Self denoising (default), label-free prediction (labelfree), or a diffusion model with its uncertainty (diffusion).",
+        subcommands: [DemoNoise2Self.self, DemoLabelFree.self, DemoDiffusion.self],
         defaultSubcommand: DemoNoise2Self.self)
 }
 
@@ -117,6 +117,61 @@ struct DemoLabelFree: ParsableCommand {
             print("wrote \(output)/predicted.tif, \(output)/comparison.png, \(output)/metrics.json")
         } catch {
             logLine("lucid demo labelfree: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `lucid demo diffusion`: a diffusion model restores a synthetic specimen, with a std map.
+struct DemoDiffusion: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diffusion",
+        abstract: "Train a diffusion model on a synthetic specimen and sample its restorations: mean and per-pixel std.",
+        discussion: """
+            conditional (default): specimens blurred by a Gaussian PSF (σ 1.5 px) at 20 photons with read noise 2 \
+            train a conditional diffusion model (into OUTPUT/data and OUTPUT/checkpoint); a held-out acquisition is \
+            sampled --samples times with --steps DDIM steps. selfsupervised: the noisy specimen of `lucid demo` trains \
+            the self-supervised score model alone. Writes input.tif, mean.tif, std.tif, clean.tif, comparison.png \
+            (input | mean | std | clean) and metrics.json (PSNR/SSIM of input and mean, Spearman ρ of std and error).
+            """)
+
+    @Option(help: "conditional or selfsupervised.")
+    var mode: String = "conditional"
+
+    @Option(name: [.short, .customLong("output")], help: "Output folder.")
+    var output = "demo-diffusion"
+
+    @Option(help: "Training time budget in seconds.")
+    var seconds: Double = 120
+
+    @Option(help: "Samples per tile (selfsupervised: recorruptions).")
+    var samples = 8
+
+    @Option(help: "DDIM steps per sample.")
+    var steps = 20
+
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        threads.apply()
+        var demo = DiffusionDemo()
+        guard let m = Diffusion.Mode(rawValue: mode), m != .unconditional else {
+            throw ValidationError("--mode must be conditional or selfsupervised, got '\(mode)'")
+        }
+        demo.mode = m
+        demo.output = output
+        demo.seconds = seconds
+        demo.samples = samples
+        demo.steps = steps
+        do { try demo.validate() } catch { throw ValidationError("\(error)") }
+        do {
+            let r = try demo.run(log: logLine)
+            print(String(format: "input: PSNR %.2f dB, SSIM %.4f", r.input.psnr, r.input.ssim))
+            print(String(format: "mean:  PSNR %.2f dB, SSIM %.4f  (%d training steps, %d samples)", r.mean.psnr, r.mean.ssim, r.steps, samples))
+            print(String(format: "std vs actual error: Spearman rho %.3f", r.stdErrorSpearman))
+            print("wrote \(output)/mean.tif, \(output)/std.tif, \(output)/comparison.png, \(output)/metrics.json")
+        } catch {
+            logLine("lucid demo diffusion: \(error)")
             throw ExitCode(1)
         }
     }

@@ -3,6 +3,7 @@ import Foundation
 import LucidCore
 import LucidDistributed
 import LucidImaging
+import LucidNN
 import LucidRestore
 
 /// `lucid predict CHECKPOINT_DIR INPUT...`: restores images with a trained model.
@@ -24,7 +25,11 @@ struct PredictCommand: ParsableCommand {
             default for them) they are streamed slab by slab with bounded memory, normalization fitted to a sample \
             of planes for large stacks. \
             Under mpirun or srun the files (or, with fewer files than ranks, the tiles of each image) are \
-            split over the ranks; rank 0 writes every output.
+            split over the ranks; rank 0 writes every output. \
+            A diffusion model draws \
+            --samples samples per tile (--steps noise levels of its --sampler, seeded by --seed) and writes \
+            their mean to -o, their per-pixel standard deviation to --std and the samples (a C axis) to \
+            --save-samples; a self-supervised one writes Tweedie's estimate and its standard deviation.
             """)
 
     @Argument(help: "Checkpoint folder written by `lucid train`.")
@@ -51,6 +56,24 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Which weights to use: best or last.")
     var weights: String = "best"
 
+    @Option(help: "Diffusion models: samples per tile for the mean and std (default: the recipe's diffusion.samples).")
+    var samples: Int?
+
+    @Option(help: "Diffusion models: noise levels the sampler visits, e.g. 20 for DDIM (default: diffusion.steps).")
+    var steps: Int?
+
+    @Option(help: "Diffusion models: ddpm, ddim, pc or langevin (default: diffusion.sampler).")
+    var sampler: String?
+
+    @Option(help: "Diffusion models: seed of the samples.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Diffusion models: where the per-pixel standard deviation goes (a file for one input, else a folder).")
+    var std: String?
+
+    @Option(name: .customLong("save-samples"), help: "Diffusion models: where the samples go (a C axis of --samples channels).")
+    var saveSamples: String?
+
     @Option(name: .customLong("ensemble"), help: ArgumentHelp("Another checkpoint folder whose restoration is averaged with CHECKPOINT's (repeat for more; e.g. the same recipe trained with other seeds).", valueName: "checkpoint"))
     var ensemble: [String] = []
 
@@ -76,6 +99,15 @@ struct PredictCommand: ParsableCommand {
             }
             if let tile, tile <= 0 { throw ValidationError("--tile \(tile) must be positive") }
             if let overlap, overlap < 0 { throw ValidationError("--overlap \(overlap) must not be negative") }
+            if let samples, samples < 1 { throw ValidationError("--samples \(samples) must be at least 1") }
+            if let steps, steps < 1 { throw ValidationError("--steps \(steps) must be at least 1") }
+            let kind = try sampler.map { name -> DiffusionSampler.Kind in
+                guard let k = DiffusionSampler.Kind(rawValue: name) else {
+                    throw ValidationError("--sampler must be one of \(DiffusionSampler.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+                }
+                return k
+            }
+            let sampling = SamplingOptions(samples: samples, steps: steps, sampler: kind, seed: seed, keepSamples: saveSamples != nil)
             guard scale == "zscore" || scale == "target" else {
                 throw ValidationError("--scale must be zscore or target, got '\(scale)'")
             }
@@ -84,15 +116,19 @@ struct PredictCommand: ParsableCommand {
                 if scale == "target" && ckpt.metadata.method != LabelFree.name {
                     throw ValidationError("--scale target applies to label-free models; \(folder) holds a \(ckpt.metadata.method) model, whose predictions are in its targets' (or inputs') units already")
                 }
-                var r = try ImagePredictor(checkpoint: ckpt, weights: which, tile: tile, overlap: overlap, testTimeAugmentation: tta)
+                var r = try ImagePredictor(checkpoint: ckpt, weights: which, tile: tile, overlap: overlap,
+                                           testTimeAugmentation: tta, sampling: sampling)
                 r.scaleToTarget = scale == "target"
                 return r
             }
             let main = try restorer(checkpoint)
             let others = try ensemble.map(restorer)
+            var extra: [String: String] = [:]
+            if let std { extra["std"] = std }
+            if let saveSamples { extra["samples"] = saveSamples }
             let start = Date()
             let written = try PredictionRun.run(restorer: main, ensemble: others, inputs: inputs, output: output, as: type,
-                                                group: world, log: log)
+                                                extraOutputs: extra, group: world, log: log)
             world?.finish()
             if (world?.rank ?? 0) == 0 {
                 log(String(format: "restored %d image%@ in %.2f s%@", written.count, written.count == 1 ? "" : "s",

@@ -122,6 +122,20 @@ final class ElementwiseTests: XCTestCase {
         assertClose(x.sigmoid().scalars, xs.map { Float(1 / (1 + Foundation.exp(-Double($0)))) }, tol: 1e-6)
         assertClose(x.tanh().scalars, xs.map { Float(Foundation.tanh(Double($0))) }, tol: 1e-6)
         assertClose(x.silu().scalars, xs.map { Float(Double($0) / (1 + Foundation.exp(-Double($0)))) }, tol: 1e-6)
+        assertClose(try Tensor.siluBackward(g, input: x).scalars, zip(g.scalars, xs).map { g, x in
+            let s = 1 / (1 + Foundation.exp(-Double(x)))
+            return Float(Double(g) * s * (1 + Double(x) * (1 - s)))
+        }, tol: 1e-6)
+        XCTAssertThrowsError(try Tensor.siluBackward(g, input: Tensor(zeros: [3])))
+        // The 16-lane exponential over the whole Float range, its ends clamped.
+        let wide = try Tensor(shape: [48], scalars: (0..<48).map { Float($0) * 4 - 94 })
+        for (v, e) in zip(wide.scalars, (0..<3).flatMap { k in
+            Array(0..<16).map { exp16(UnsafeRawPointer(wide.storage.base + 16 * k).loadUnaligned(as: SIMD16<Float>.self))[$0] }
+        }) {
+            let ref = Foundation.exp(Double(min(max(v, -87.3), 88.3)))
+            XCTAssertEqual(Double(e), ref, accuracy: 3e-7 * ref, "exp(\(v))")
+        }
+        XCTAssertTrue(try Tensor(shape: [16], scalars: Array(repeating: -200, count: 16)).silu().scalars.allSatisfy { $0.isFinite && Swift.abs($0) < 1e-30 })
         assertClose(x.gelu().scalars, xs.map { Float(0.5 * Double($0) * (1 + Foundation.erf(Double($0) / 2.0.squareRoot()))) }, tol: 1e-6)
         for axis in [0, 1, 2, -1] {
             let s = try x.softmax(axis: axis), ls = try x.logSoftmax(axis: axis)

@@ -173,4 +173,19 @@ final class MetricsTests: XCTestCase {
             XCTAssertEqual("\(e)", "nrmse: invalid argument: the euclidean normalization of the reference is 0")
         }
     }
+
+    func testSpearmanRanks() throws {
+        let a = try Tensor(shape: [6], scalars: [1, 5, 2, 9, 3, 4])
+        XCTAssertEqual(try Metrics.spearman(a, a.map { $0 * $0 * $0 + 7 }), 1, accuracy: 1e-12)
+        XCTAssertEqual(try Metrics.spearman(a, a.map { -$0 }), -1, accuracy: 1e-12)
+        // Ties take their mean rank: ranks [0.5, 0.5, 2, 3] against [0, 1, 2, 3].
+        let tied = try Tensor(shape: [4], scalars: [1, 1, 2, 3]), ordered = try Tensor(shape: [4], scalars: [0, 1, 2, 3])
+        let r = try Metrics.spearman(tied, ordered)
+        let ra = [0.5, 0.5, 2, 3], rb = [0.0, 1, 2, 3]
+        let ma = ra.reduce(0, +) / 4, mb = rb.reduce(0, +) / 4
+        let num = zip(ra, rb).map { ($0 - ma) * ($1 - mb) }.reduce(0, +)
+        let den = (ra.map { ($0 - ma) * ($0 - ma) }.reduce(0, +) * rb.map { ($0 - mb) * ($0 - mb) }.reduce(0, +)).squareRoot()
+        XCTAssertEqual(r, num / den, accuracy: 1e-6)
+        XCTAssertThrowsError(try Metrics.spearman(a, tied))
+    }
 }

@@ -15,7 +15,7 @@ final class RecipeErrorTests: XCTestCase {
 
     func testUnknownKeys() {
         assertError("methd: care\n", "recipe.yaml: methd: unknown key (allowed: method, data, model, training, output, "
-                    + "noise2self, noise2void, noise2noise, care, labelfree, zeroshot) [line 1]")
+                    + "noise2self, noise2void, noise2noise, care, labelfree, zeroshot, diffusion) [line 1]")
         assertError("method: noise2void\ndata:\n  train: a.tif\n  patchsize: [64, 64]\n",
                     "recipe.yaml: data.patchsize: unknown key (allowed: train, input, target, manifest, simulate, axes, "
                     + "patch, validation, normalize, augment, vst, target_normalize, pixel_size, source_pixel_size) [line 4]")
@@ -70,7 +70,7 @@ final class RecipeErrorTests: XCTestCase {
 
     func testBadEnumValuesListTheChoices() {
         assertError("method: unet\n", "recipe.yaml: method: unet is not allowed (one of noise2self, noise2void, noise2noise, "
-                    + "care, labelfree, zeroshot) [line 1]")
+                    + "care, labelfree, zeroshot, diffusion) [line 1]")
         assertError("method: noise2void\ndata: {train: a.tif, axes: XY}\n",
                     "recipe.yaml: data.axes: XY is not allowed (one of YX, ZYX, CYX, CZYX) [line 2]")
         assertError("method: noise2void\ndata: {train: a.tif}\ntraining: {optimizer: rmsprop}\n",
@@ -88,7 +88,7 @@ final class RecipeErrorTests: XCTestCase {
 
     func testMissingRequiredKeysPerMethod() {
         assertError("data: {train: a.tif}\n",
-                    "recipe.yaml: method: missing (one of noise2self, noise2void, noise2noise, care, labelfree, zeroshot) [line 1]")
+                    "recipe.yaml: method: missing (one of noise2self, noise2void, noise2noise, care, labelfree, zeroshot, diffusion) [line 1]")
         assertError("method: noise2self\ndata: {input: a.tif, target: b.tif}\n",
                     "recipe.yaml: data.train: missing (method noise2self trains on noisy stacks: a file pattern such as "
                     + "stacks/*.tif) [line 2]")

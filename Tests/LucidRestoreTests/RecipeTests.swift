@@ -106,13 +106,14 @@ final class RecipeTests: XCTestCase {
 
     func testEveryShippedRecipeValidates() throws {
         let names = ["noise2self", "noise2void", "noise2noise", "care", "care-simulated", "labelfree-2d",
-                     "labelfree-3d", "demo", "zeroshot"]
+                     "labelfree-3d", "demo", "zeroshot", "diffusion-conditional", "diffusion-selfsupervised"]
         let files = try FileManager.default.contentsOfDirectory(atPath: recipesFolder.path).filter { $0.hasSuffix(".yaml") }
         XCTAssertEqual(Set(files), Set(names.map { $0 + ".yaml" }))
         for file in files {
             let recipe = try Recipe.load(path: recipesFolder.appendingPathComponent(file).path)
             let expected = file.hasPrefix("labelfree") ? "labelfree"
                 : file == "demo.yaml" ? "noise2self"
+                : file.hasPrefix("diffusion") ? "diffusion"
                 : String(file.dropLast(5)).replacingOccurrences(of: "-simulated", with: "")
             XCTAssertNotNil(Methods.named(expected), file)
             XCTAssertEqual(recipe.methodName, expected, file)

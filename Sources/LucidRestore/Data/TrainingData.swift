@@ -118,7 +118,7 @@ public struct TrainingData {
         }
         let normalization = try data.normalize.fitted(to: sample(inputs))
         var targetNormalization: LucidImaging.Normalization?
-        if type(of: recipe.method).normalizesTargets { targetNormalization = try data.normalize.fitted(to: sample(targets)) }
+        if paired && type(of: recipe.method).normalizesTargets { targetNormalization = try data.normalize.fitted(to: sample(targets)) }
         let targetNorm = targetNormalization ?? normalization
         let normalized = sources.map { source in
             source.enumerated().map { k, t in k == 0 ? normalization.apply(t) : targetNorm.apply(t) }

@@ -151,6 +151,26 @@ public enum Metrics {
         return spr / (spp * srr).squareRoot()
     }
 
+    /// Spearman's rank correlation: Pearson r of the ranks (ties get their mean rank); NaN
+    /// when either image is constant.
+    public static func spearman(_ a: Tensor, _ b: Tensor) throws -> Double {
+        try checkPair("spearman", a, b)
+        func ranks(_ t: Tensor) throws -> Tensor {
+            let v = t.scalars
+            let order = v.indices.sorted { v[$0] < v[$1] }
+            var r = [Float](repeating: 0, count: v.count)
+            var i = 0
+            while i < order.count {
+                var j = i
+                while j + 1 < order.count && v[order[j + 1]] == v[order[i]] { j += 1 }
+                for k in i...j { r[order[k]] = Float(i + j) / 2 }
+                i = j + 1
+            }
+            return try Tensor(shape: t.shape, scalars: r)
+        }
+        return try pearson(try ranks(a), reference: try ranks(b))
+    }
+
     /// PSNR, SSIM, NRMSE (euclidean) and Pearson r at once; `dataRange` as in `psnr`.
     public static func evaluate(_ prediction: Tensor, reference: Tensor, dataRange: Double? = nil) throws -> MetricReport {
         let range = try dataRange ?? referenceRange("evaluate", reference)

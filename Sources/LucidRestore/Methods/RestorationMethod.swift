@@ -29,6 +29,9 @@ public protocol RestorationMethod: Sendable {
 
     /// The images the method trains on.
     static var data: DataNeeds { get }
+    /// The images these settings train on (`data` unless a setting changes it: a diffusion
+    /// model's mode).
+    var dataNeeds: DataNeeds { get }
     /// The defaults the method gives the shared `data:` and `training:` sections.
     static var defaults: MethodDefaults { get }
     /// Sets the method's defaults of the `model:` section before its keys are read (N2V2's
@@ -62,6 +65,16 @@ public protocol RestorationMethod: Sendable {
     /// How the network's output becomes the prediction (e.g. a Laplace head's log-scales
     /// exponentiated), and which of its channels are intensities.
     func predictionHead(_ config: any ModelConfig) -> PredictionHead
+    /// The settings completed with what they measure on the training data before the loop
+    /// starts (a noise model); the default returns them as they are.
+    func fitted(to data: TrainingData) throws -> Self
+    /// Callbacks the method adds to its training runs, before the standard ones (a moving
+    /// average of the weights).
+    func trainingCallbacks(for model: any ImageModel) throws -> [any TrainingCallback]
+    /// What prediction runs on each batch of tiles: by default the network once, through
+    /// `predictionHead`; a generative method draws samples (`sampling`) and returns their mean,
+    /// the samples and their spread.
+    func tilePrediction(_ net: any ImageModel, sampling: SamplingOptions) throws -> TilePrediction
 }
 
 /// The images a method trains on; it decides which `data:` keys a recipe needs and allows.
@@ -122,6 +135,14 @@ extension RestorationMethod {
     public func modelDefaults(_ model: inout ModelRecipe) {}
     public func check(_ recipe: Recipe, _ top: MapReader) throws {}
     public func validationMetrics(outChannels: Int) -> [any ValidationMetric] { [] }
+    public var dataNeeds: DataNeeds { Self.data }
+    public func fitted(to data: TrainingData) throws -> Self { self }
+    public func trainingCallbacks(for model: any ImageModel) throws -> [any TrainingCallback] { [] }
+
+    /// The network once, through `predictionHead`; sampling options do not apply.
+    public func tilePrediction(_ net: any ImageModel, sampling: SamplingOptions) throws -> TilePrediction {
+        TilePrediction(net: net, head: predictionHead(net.architecture))
+    }
 
     public func loss(_ model: any ImageModel, input: Tensor, target: Tensor?, step: Int, firstSample: Int,
                      rng: inout RandomGenerator) throws -> Variable {
@@ -155,7 +176,7 @@ extension RestorationMethod {
 /// The registered methods, in the order recipes and messages list them.
 public enum Methods {
     public static let all: [any RestorationMethod.Type] = [
-        Noise2Self.self, Noise2Void.self, Noise2Noise.self, CARE.self, LabelFree.self, ZeroShot.self,
+        Noise2Self.self, Noise2Void.self, Noise2Noise.self, CARE.self, LabelFree.self, ZeroShot.self, Diffusion.self,
     ]
 
     /// The `method:` names.

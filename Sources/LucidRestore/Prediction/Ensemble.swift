@@ -15,6 +15,9 @@ public struct EnsemblePredictor {
         guard let first = members.first else {
             throw TensorError.invalidArgument(op: "ensemble", detail: "an ensemble needs at least one model")
         }
+        if members.count > 1, let sampled = members.first(where: { $0.tiles.parts.count > 1 }) {
+            throw TensorError.invalidArgument(op: "ensemble", detail: "a model that samples (\(sampled.tiles.parts.map(\.name).joined(separator: ", "))) averages its own samples; draw more --samples instead of an ensemble")
+        }
         for (k, m) in members.enumerated().dropFirst() {
             guard m.config.spatialRank == first.config.spatialRank, m.outputChannels == first.outputChannels,
                   m.intensityChannels == first.intensityChannels else {

@@ -34,7 +34,8 @@ public struct TiledPredictor {
     public var batchSize: Int?
     /// Averages the 8 flips/rotations in XY (only the 4 flips when tiles are not square).
     public var testTimeAugmentation: Bool
-    /// Called after each model call with (tiles done, tiles in all).
+    /// Called before the first model call with (0, tiles in all), then after each with (tiles
+    /// done, tiles in all).
     public var progress: ((Int, Int) -> Void)?
     /// Processes that share the tiles of each image (nil: this process predicts them all):
     /// batch `k` of tiles runs on process `k % size`, and the blended tiles are summed onto
@@ -115,6 +116,7 @@ public struct TiledPredictor {
         var output: Tensor? = nil
         let samplePixels = spatial.reduce(1, *)
         var done = 0
+        progress?(0, total)
         var batchIndex = -1
         while done < total {
             let items = Array(done..<min(total, done + batch))

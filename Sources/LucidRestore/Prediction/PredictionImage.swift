@@ -28,8 +28,8 @@ public struct ImagePredictor {
     public var predictor: TiledPredictor
     /// The network's architecture.
     public let config: any ModelConfig
-    /// Output channels that are intensities (the rest are spreads, in intensity units).
-    public let intensityChannels: Int
+    /// What runs on the tiles and what its output channels are.
+    public let tiles: TilePrediction
     /// Normalization of the network's training data (re-fitted per image in percentile mode).
     public var normalization: LucidImaging.Normalization
     /// Fixed normalization of the training targets (CARE, labelfree) to map outputs back with;
@@ -54,27 +54,32 @@ public struct ImagePredictor {
     /// image `predict` sees (a stack streamed in slabs, whose statistics come from a sample).
     public var fittedNormalization: LucidImaging.Normalization?
 
-    /// A restorer over `model`, a network of architecture `config` whose output `head`
-    /// transforms (nil: every channel is an intensity); see `TiledPredictor` for `tile`,
-    /// `overlap` and `batchSize` (`nil` picks the defaults).
-    public init(model: @escaping TiledPredictor.Model, config: any ModelConfig, head: PredictionHead? = nil,
-                normalization: LucidImaging.Normalization, tile: Int? = nil, overlap: Int? = nil, batchSize: Int? = nil,
-                testTimeAugmentation: Bool = false) {
+    /// A restorer running `tiles` on the tiles of a network of architecture `config`; see
+    /// `TiledPredictor` for `tile`, `overlap` and `batchSize` (`nil` picks the defaults).
+    public init(tiles: TilePrediction, config: any ModelConfig, normalization: LucidImaging.Normalization,
+                tile: Int? = nil, overlap: Int? = nil, batchSize: Int? = nil, testTimeAugmentation: Bool = false) {
         self.config = config
+        self.tiles = tiles
         self.normalization = normalization
-        intensityChannels = head?.intensityChannels ?? config.outputChannels
         outputNormalization = nil
         pixelSize = nil
         sourcePixelSize = nil
         signalChannels = nil
         noiseModel = nil
         targetIntensity = nil
-        var headed = model
-        if let transform = head?.transform { headed = { x in try transform(model(x)) } }
-        predictor = TiledPredictor(model: headed, spatialRank: config.spatialRank, sizeMultiple: config.sizeMultiple,
+        predictor = TiledPredictor(model: tiles.run, spatialRank: config.spatialRank, sizeMultiple: config.sizeMultiple,
                                    receptiveRadius: config.receptiveRadius, tile: tile.map { [$0] },
                                    overlap: overlap.map { [$0] }, batchSize: batchSize,
                                    testTimeAugmentation: testTimeAugmentation)
+    }
+
+    /// A restorer over `model`, a network of architecture `config` whose output `head`
+    /// transforms (nil: every channel is an intensity).
+    public init(model: @escaping TiledPredictor.Model, config: any ModelConfig, head: PredictionHead? = nil,
+                normalization: LucidImaging.Normalization, tile: Int? = nil, overlap: Int? = nil, batchSize: Int? = nil,
+                testTimeAugmentation: Bool = false) {
+        self.init(tiles: TilePrediction(model: model, config: config, head: head), config: config, normalization: normalization,
+                  tile: tile, overlap: overlap, batchSize: batchSize, testTimeAugmentation: testTimeAugmentation)
     }
 
     /// A restorer running `net` in evaluation mode without gradient recording.
@@ -84,14 +89,18 @@ public struct ImagePredictor {
                   tile: tile, overlap: overlap, batchSize: batchSize, testTimeAugmentation: testTimeAugmentation)
     }
 
-    /// A restorer for a trained checkpoint: its network with the chosen weights, its input
-    /// normalization, (CARE, labelfree) its target normalization and (labelfree) its pixel size
-    /// and signal channels.
+    /// A restorer for a trained checkpoint: its network with the chosen weights, run as its
+    /// method predicts (`sampling` applies to generative methods), its input normalization,
+    /// (CARE, labelfree, diffusion) its target normalization and (labelfree) its pixel size and
+    /// signal channels.
     public init(checkpoint: Checkpoint, weights: Checkpoint.Weights = .best, tile: Int? = nil, overlap: Int? = nil,
-                batchSize: Int? = nil, testTimeAugmentation: Bool = false) throws {
+                batchSize: Int? = nil, testTimeAugmentation: Bool = false, sampling: SamplingOptions = SamplingOptions()) throws {
         let net = try checkpoint.makeModel(weights: weights)
-        self.init(net: net, head: try checkpoint.method().predictionHead(net.architecture),
-                  normalization: checkpoint.metadata.normalization,
+        let tiles = try checkpoint.method().tilePrediction(net, sampling: sampling)
+        if testTimeAugmentation && tiles.evaluationsPerTile > 1 {
+            throw TensorError.invalidArgument(op: "predict", detail: "test-time augmentation would average the samples of a \(checkpoint.metadata.method) model; draw more samples instead")
+        }
+        self.init(tiles: tiles, config: net.architecture, normalization: checkpoint.metadata.normalization,
                   tile: tile, overlap: overlap, batchSize: batchSize, testTimeAugmentation: testTimeAugmentation)
         outputNormalization = checkpoint.metadata.targetNormalization
         pixelSize = checkpoint.metadata.pixelSize
@@ -102,7 +111,26 @@ public struct ImagePredictor {
     }
 
     /// Channels of the output per input sample.
-    public var outputChannels: Int { config.outputChannels }
+    public var outputChannels: Int { tiles.outputChannels }
+
+    /// Output channels that are intensities (the rest are spreads, in intensity units).
+    public var intensityChannels: Int { tiles.intensityChannels }
+
+    /// The restored image split into the parts of `tiles` (`mean`, and for generative methods
+    /// `samples` and `std`), each as `predict` would return it alone.
+    public func predictParts(_ image: Image) throws -> [String: Image] {
+        let whole = try predict(image)
+        if tiles.parts.count == 1 { return [tiles.parts[0].name: whole] }
+        // With a one-channel network on a multi-channel image, each output channel repeats per input channel.
+        let channels = signalChannels?.count ?? image.size("C")
+        let repeats = tiles.inputChannels == 1 ? channels : 1
+        var out: [String: Image] = [:]
+        for part in tiles.parts {
+            let range = tiles.channels(of: part.name)!
+            out[part.name] = try whole.selectingChannels(Array((range.lowerBound * repeats)..<(range.upperBound * repeats)))
+        }
+        return out
+    }
 
     /// The restored image: same axes (a `C` axis added when the network gives several
     /// channels per input channel), calibration and shape apart from channels; float pixels.
@@ -145,7 +173,7 @@ public struct ImagePredictor {
         }
         try ImagePredictor.checkFinite(image.data)
         let channels = image.size("C")
-        let modelChannels = config.inChannels
+        let modelChannels = tiles.inputChannels
         if modelChannels > 1 && channels != modelChannels {
             throw TensorError.shapeMismatch(op: "predict",
                 detail: "the network takes \(modelChannels) channels but the image (axes '\(image.axes)', shape \(image.data.shape)) has \(channels)")

@@ -88,8 +88,10 @@ public enum PredictionRun {
     }
 
     /// Restores every file of `inputs` (files, folders or globs) into `outputs` (see
-    /// `outputPaths`), as `type` (float32, or uint16 clipped and rounded). Progress lines go to
-    /// `log`. `ensemble` adds models whose restorations are averaged with `restorer`'s
+    /// `outputPaths`), as `type` (float32, or uint16 clipped and rounded). `extraOutputs` names
+    /// where other parts of a generative model's output go (`std`, `samples`: a file or folder,
+    /// as `output`). Progress goes to `log` (a bar with ETA on stderr while sampling).
+    /// `ensemble` adds models whose restorations are averaged with `restorer`'s
     /// (`EnsemblePredictor`). Returns the written paths. Each error names its file; files
     /// already written stay, the failing one is not written. An OME-Zarr input with an OME-Zarr
     /// output is streamed slab by slab (`StreamingPrediction`, one model), so it may be larger
@@ -100,22 +102,39 @@ public enum PredictionRun {
     /// are shared (`TiledPredictor.group`). Process 0 receives the results, writes every file and
     /// logs; the others return no paths. Process 0 alone streams OME-Zarr to OME-Zarr.
     public static func run(restorer: ImagePredictor, ensemble: [ImagePredictor] = [], inputs: [String], output: String?,
-                           as type: PixelType = .float32, group: (any ProcessGroup)? = nil,
+                           as type: PixelType = .float32, extraOutputs: [String: String] = [:],
+                           group: (any ProcessGroup)? = nil,
                            log: @escaping (String) -> Void = { _ in }) throws -> [String] {
         let files = try ImageFiles.resolve(inputs)
         let rank = group?.rank ?? 0
+        let parts = restorer.tiles.parts.map(\.name)
+        for name in extraOutputs.keys.sorted() where !parts.dropFirst().contains(name) {
+            let has = parts.dropFirst().isEmpty ? "gives only its restoration" : "gives \(parts.joined(separator: ", "))"
+            throw PredictionError(path: extraOutputs[name]!, reason: "no \(name) to write: this model \(has)")
+        }
         // Every process knows the paths (which files stream); process 0 alone writes them.
         let outputs = try outputPaths(inputs: files, output: output)
+        let extra = try extraOutputs.sorted { $0.key < $1.key }.map { name, spec in (name, try outputPaths(inputs: files, output: spec)) }
+        var taken = Set((files + outputs).map(canonical))
+        for (name, paths) in extra {
+            for path in paths where taken.contains(canonical(path)) {
+                throw PredictionError(path: path, reason: "would receive the \(name) and another file; choose another path")
+            }
+            taken.formUnion(paths.map(canonical))
+        }
+        let wanted = [parts[0]] + extra.map(\.0)
         let byFile = group.map { files.count >= $0.size } ?? false
         var restorers = try EnsemblePredictor([restorer] + ensemble)
         for m in restorers.members.indices { restorers.members[m].predictor.group = byFile ? nil : group }
+        let sampling = restorer.tiles.evaluationsPerTile > 1
+        defer { restorer.tiles.counter?.onEvaluation = nil }
         for (k, file) in files.enumerated() {
             let start = Date()
             let label = "[\(k + 1)/\(files.count)] \((file as NSString).lastPathComponent)"
             if OMEZarr.isGroup(file) && OMEZarr.isZarrPath(outputs[k]) {
                 guard rank == 0 else { continue }
-                guard ensemble.isEmpty, restorer.noiseModel == nil else {
-                    throw PredictionError(path: file, reason: "an ensemble, or a model trained with data.vst, cannot stream OME-Zarr yet; write a TIFF output (-o NAME.tif)")
+                guard ensemble.isEmpty, restorer.noiseModel == nil, parts.count == 1 else {
+                    throw PredictionError(path: file, reason: "an ensemble, a model trained with data.vst or a sampling (diffusion) model cannot stream OME-Zarr yet; write a TIFF output (-o NAME.tif)")
                 }
                 var alone = restorer
                 alone.predictor.group = nil
@@ -127,30 +146,42 @@ public enum PredictionRun {
                 continue
             }
             var lastShown = Date.distantPast
+            var bar: ProgressBar?
+            var evaluations = 0
             let count = restorers.members.count
             for m in restorers.members.indices {
                 let model = count == 1 ? "" : " model \(m + 1)/\(count)"
                 restorers.members[m].predictor.progress = rank != 0 ? nil : { done, total in
-                    if done == total || Date().timeIntervalSince(lastShown) > 1 {
+                    if sampling {
+                        if done == 0 { bar = ProgressBar(total: total * restorer.tiles.evaluationsPerTile, label: label + " sampling") }
+                    } else if done > 0 && (done == total || Date().timeIntervalSince(lastShown) > 1) {
                         lastShown = Date()
                         log("\(label)\(model): tile \(done)/\(total)")
                     }
                 }
             }
-            func restore() throws -> Image {
+            restorer.tiles.counter?.onEvaluation = rank != 0 ? nil : { tiles in
+                evaluations += tiles
+                bar?.update(evaluations)
+            }
+            func restore() throws -> [Image] {
                 let image = try Image.read(file)
-                do { return try restorers.predict(image) } catch {
+                do {
+                    if restorers.members.count > 1 { return [try restorers.predict(image)] }
+                    let all = try restorers.members[0].predictParts(image)
+                    return wanted.map { all[$0]! }
+                } catch {
                     throw PredictionError(path: file, reason: "\(error)")
                 }
             }
-            let restored: Image
+            let restored: [Image]
             if let group, byFile {
                 let owner = k % group.size
                 if rank == owner {
                     restored = try restore()
-                    if rank != 0 { try send(restored, to: 0, group); continue }
+                    if rank != 0 { for image in restored { try send(image, to: 0, group) }; continue }
                 } else if rank == 0 {
-                    restored = try receive(from: owner, group)
+                    restored = try wanted.map { _ in try receive(from: owner, group) }
                 } else {
                     continue
                 }
@@ -158,8 +189,10 @@ public enum PredictionRun {
                 restored = try restore()
                 if rank != 0 { continue }
             }
-            try restored.write(to: outputs[k], as: type)
-            log(String(format: "%@ → %@ (%.2f s)", label, outputs[k], Date().timeIntervalSince(start)))
+            try restored[0].write(to: outputs[k], as: type)
+            for (j, (_, paths)) in extra.enumerated() { try restored[j + 1].write(to: paths[k], as: type) }
+            let also = extra.map { "\($0.0) → \($0.1[k])" }.joined(separator: ", ")
+            log(String(format: "%@ → %@%@ (%.2f s)", label, outputs[k], also.isEmpty ? "" : ", " + also, Date().timeIntervalSince(start)))
         }
         return rank == 0 ? outputs : []
     }

@@ -42,12 +42,12 @@ public struct DataRecipe: Equatable, Sendable {
 
     /// The keys, in the order recipes list them.
     static let keys = SectionReader<DataRecipe>(keys: [
-        pattern("train", "noisy stacks to train on (noise2self, noise2void)"),
+        pattern("train", "noisy stacks to train on (noise2self, noise2void, diffusion selfsupervised), or clean images (diffusion unconditional)"),
         pattern("input", "degraded inputs (paired methods), or signal images (labelfree), matched to data.target by file name"),
         pattern("target", "clean targets (paired methods, care with data.simulate), or target images (labelfree)"),
         pattern("manifest", "labelfree: a CSV of signal/target pairs (pytorch_fnet's columns)", describe: "a CSV file name"),
         RecipeKey("simulate", allowed: "a mapping with psf, photons, read_noise, background", default: "",
-                  "care: degrade data.target with a PSF ({model: born-wolf, na: …} or a PSF file), photons, read_noise, background",
+                  "care, diffusion: degrade data.target with a PSF ({model: born-wolf, na: …} or a PSF file), photons, read_noise, background",
                   read: { _, r, _ in if r.has("simulate") { _ = try simulation(r) } },
                   write: { d in
                       guard case .simulated(_, let s) = d.source else { return nil }
@@ -120,7 +120,7 @@ public struct DataRecipe: Equatable, Sendable {
     static func read(_ d: MapReader, _ context: RecipeParseContext) throws -> DataRecipe {
         let method = type(of: context.method)
         var initial = DataRecipe()
-        initial.needs = method.data
+        initial.needs = context.method.dataNeeds
         initial.normalize = method.defaults.normalize
         var data = try keys.read(initial, d, context)
         try data.pickSource(d, method: method.name)

@@ -85,7 +85,7 @@ public final class Trainer {
 
         let data = try TrainingData.load(recipe, seed: seed)
         let digests = try data.files.map(DataFileDigest.of)
-        let method = recipe.method
+        let method = try recipe.method.fitted(to: data)
         let config = try method.modelConfig(recipe, spatialRank: data.spatialRank, inChannels: data.inChannels,
                                             outChannels: data.outChannels)
         var initRNG = RandomGenerator(seed: seed)
@@ -134,7 +134,7 @@ public final class Trainer {
         let loop = TrainLoop(model: model, optimizer: optimizer, method: method, data: data, training: t,
                              progress: progress, validator: validator)
         let history = TrainingHistory()
-        loop.callbacks = [NaNGuard(output: output)]
+        loop.callbacks = try method.trainingCallbacks(for: model) + [NaNGuard(output: output)]
         if writesFiles {
             loop.callbacks += [metrics, Checkpointer(output: output, metrics: metrics, template: template), ReportWriter(output: output)]
         }
