@@ -61,7 +61,7 @@ fuzz: deps
 	@for f in $(FUZZERS); do mkdir -p Fuzz/corpus/$$f; echo "== fuzz-$$f, $(FUZZ_SECONDS) s"; \
 	  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 Fuzz/.build/release/fuzz-$$f Fuzz/corpus/$$f Fuzz/seeds/$$f \
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
-	    -artifact_prefix=Fuzz/crashes/$$f- 2>&1 | grep -E "^Done|stat::(number|average)|ERROR|Fatal|SUMMARY|Test unit" ; \
+	    -artifact_prefix=Fuzz/crashes/$$f- 2>&1 | grep -E "^Done|DONE|stat::(number|average)|ERROR|Fatal|SUMMARY|Test unit" ; \
 	  status=$${PIPESTATUS[0]}; echo "corpus: $$(ls Fuzz/corpus/$$f | wc -l) inputs, $$(du -sk Fuzz/corpus/$$f | cut -f1) KiB"; \
 	  [ $$status = 0 ] || exit 1; done
 
