@@ -297,6 +297,15 @@ final class DiffusionMethodTests: XCTestCase {
         _ = try trainer.run()
         let checkpoint = try Checkpoint.load(directory: "\(dir)/ckpt")
         XCTAssertEqual(checkpoint.metadata.model.spatialRank, 3)
+        // The report shows the sampled mean of the one validation patch: input | prediction | target.
+        let report = try String(contentsOfFile: "\(dir)/ckpt/report.html", encoding: .utf8)
+        XCTAssertEqual(report.components(separatedBy: "data:image/png").count - 1, 3)
+        // Sampling uses a copy with the moving-average weights: the trained network keeps its own.
+        let net = try checkpoint.makeModel(weights: .last)
+        let before = net.stateDict().mapValues(\.scalars)
+        _ = try checkpoint.method().tilePrediction(net, sampling: SamplingOptions(samples: 1))
+        XCTAssertEqual(net.stateDict().mapValues(\.scalars), before)
+        XCTAssertNotEqual(before["ema.conv_in.weight"], before["conv_in.weight"])
         var restorer = try ImagePredictor(checkpoint: checkpoint, tile: 16, overlap: 8, sampling: SamplingOptions(keepSamples: true))
         var evaluations = 0, tiles = 0
         restorer.predictor.progress = { done, total in if done == 0 { tiles = total } }

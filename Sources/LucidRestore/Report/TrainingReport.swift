@@ -12,7 +12,7 @@ import LucidNN
 /// current during training.
 /// ```swift
 /// try TrainingReport.write(checkpointFolder: "Checkpoints/demo",
-///                          validationTriplets: TrainingReport.triplets(model, data: data), state: .running)
+///                          validationTriplets: TrainingReport.triplets(model, method: method, data: data), state: .running)
 /// ```
 public enum TrainingReport {
     /// File name inside the checkpoint folder.
@@ -59,7 +59,7 @@ public enum TrainingReport {
     /// data) through `net` in evaluation mode: of the first 64, those whose input varies most
     /// (structure rather than background), in their order; channel 0 (a probabilistic net's
     /// first mean), the middle plane in 3-D.
-    public static func triplets(_ net: any ImageModel, data: TrainingData, count: Int = 3) throws -> [Triplet] {
+    public static func triplets(_ net: any ImageModel, method: any RestorationMethod, data: TrainingData, count: Int = 3) throws -> [Triplet] {
         var (x, y): (Tensor, Tensor?)
         if data.validationSize > 0 {
             (x, y) = try data.validationBatch(0..<min(64, data.validationSize))
@@ -81,7 +81,10 @@ public enum TrainingReport {
         }
         net.setTraining(false)
         defer { net.setTraining(true) }
-        let p = try noGrad { try net(Variable(x)).value }
+        // As the method predicts; a generative method's mean of 4 samples keeps a report cheap
+        // next to training.
+        let prediction = try method.tilePrediction(net, sampling: SamplingOptions(samples: 4))
+        let p = try noGrad { try prediction.run(x) }
         return try (0..<x.shape[0]).map { b in
             Triplet(input: try plane(x, b), prediction: try plane(p, b), target: try plane(y ?? x, b),
                     targetLabel: y == nil ? "target (the noisy input)" : "target")
@@ -99,7 +102,7 @@ public enum TrainingReport {
         do {
             let recipe = try Recipe.parse(yaml: checkpoint.metadata.recipe, file: joinPath(checkpointFolder, Checkpoint.metadataFile))
             let data = try TrainingData.load(recipe, seed: UInt64(truncatingIfNeeded: recipe.training.seed))
-            triplets = try self.triplets(checkpoint.makeModel(weights: .last), data: data)
+            triplets = try self.triplets(checkpoint.makeModel(weights: .last), method: checkpoint.method(), data: data)
         } catch {
             missing = "validation examples unavailable: \(error)"
         }
@@ -284,7 +287,7 @@ public final class ReportWriter: TrainingCallback {
     public func runEnded(_ loop: TrainLoop, stop: TrainingStop) throws { try write(loop, .ended(stop)) }
 
     func write(_ loop: TrainLoop, _ state: TrainingReport.RunState) throws {
-        try TrainingReport.write(checkpointFolder: output, validationTriplets: TrainingReport.triplets(loop.model, data: loop.data),
+        try TrainingReport.write(checkpointFolder: output, validationTriplets: TrainingReport.triplets(loop.model, method: loop.method, data: loop.data),
                                  state: state)
     }
 }
