@@ -6,7 +6,7 @@ CONFIG = -c release
 APT_PACKAGES = libopenblas-dev libfftw3-dev libtiff-dev libpng-dev zlib1g-dev libzstd-dev libblosc-dev pkg-config util-linux libopenmpi-dev openmpi-bin
 LUCID = .build/release/lucid
 
-.PHONY: deps build test test-faults test-asan test-tsan fuzz fuzz-seeds demo demo-labelfree bench bench-reference clean
+.PHONY: deps build test test-faults test-asan test-tsan fuzz fuzz-seeds demo demo-labelfree demo-diffusion bench bench-reference clean
 
 ## Install the Debian packages Lucid links against, when missing.
 deps:
@@ -78,6 +78,11 @@ demo: build
 ## score it on held-out ones.
 demo-labelfree: build
 	$(LUCID) demo labelfree
+
+## Train a conditional diffusion model on simulated blurred, noisy pairs and sample a held-out
+## acquisition: posterior mean and per-pixel standard deviation.
+demo-diffusion: build
+	$(LUCID) demo diffusion
 
 ## Benchmarks as JSON lines (see README for the PyTorch comparison).
 bench: build

@@ -48,17 +48,20 @@ public struct Demo {
     }
 
     /// Trains `recipe(steps, checkpoint)` into `checkpoint` for about `seconds` (counted from
-    /// the call): a run of `probeSteps` measures the time a step takes, then the folder is
-    /// replaced by a run of as many steps as fit (the probe is kept when no more fit). `name`
-    /// names the method in the log line. Returns the steps.
+    /// the call): a run of `probeSteps` measures the time a step takes (the median step, so
+    /// the first steps' convolution planning and the probe's checkpoint do not count), then
+    /// the folder is replaced by a run of as many steps as fit (the probe is kept when no more
+    /// fit). `name` names the method in the log line. Returns the steps.
     static func train(for seconds: Double, probeSteps: Int = 12, checkpoint: String, name: String, log: (String) -> Void,
                       recipe: (_ steps: Int, _ checkpoint: String) throws -> Recipe) throws -> Int {
         try? FileManager.default.removeItem(atPath: checkpoint)
         let probe = Trainer(recipe: try recipe(probeSteps, checkpoint), output: checkpoint)
         probe.showProgress = false
+        let clock = StepClock()
+        probe.extraCallbacks.append(clock)
         let start = Date()
-        let measured = try probe.run()
-        let perStep = Double(probe.recipe.training.batch) / max(1e-3, measured.patchesPerSecond)
+        _ = try probe.run()
+        let perStep = clock.medianStepSeconds
         let steps = max(probeSteps, Int(max(0, seconds - Date().timeIntervalSince(start)) / perStep))
         log(String(format: "training %@ for %d steps (%.0f ms a step, about %.0f s)", name, steps, perStep * 1000,
                    Double(steps) * perStep))
@@ -100,5 +103,17 @@ public struct Demo {
             + "\"photons\": \(photons), \"read_noise\": \(readNoise), \"size\": \(size)}\n"
         try Checkpoint.writeAtomically(Data(json.utf8), to: joinPath(output, "metrics.json"))
         return Result(noisy: before, restored: after, steps: steps)
+    }
+}
+
+/// The median duration of a run's steps (from one step's end to the next one's).
+private final class StepClock: TrainingCallback {
+    private var ends: [Date] = []
+
+    func stepEnded(_ loop: TrainLoop, _ record: StepRecord) throws { ends.append(Date()) }
+
+    var medianStepSeconds: Double {
+        let steps = zip(ends.dropFirst(), ends).map { $0.timeIntervalSince($1) }.sorted()
+        return steps.isEmpty ? 1 : max(1e-4, steps[steps.count / 2])
     }
 }
