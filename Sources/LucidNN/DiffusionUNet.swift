@@ -305,8 +305,13 @@ public final class DiffusionUNet: ImageModel, ConditionalLayer {
         try ema?.update(from: namedParameters, decay: decay)
     }
 
-    /// Replaces the weights by their moving average (for sampling); nothing without one.
-    public func useAverageWeights() throws {
-        try ema?.copy(into: namedParameters)
+    /// A network to sample with: a copy carrying the moving average of the weights (the
+    /// weights themselves without one), so this network, perhaps still training, keeps its own.
+    public func averaged() throws -> DiffusionUNet {
+        var rng = RandomGenerator(seed: 0)
+        let copy = try DiffusionUNet(config, rng: &rng)
+        try copy.loadStateDict(stateDict())
+        try copy.ema?.copy(into: copy.namedParameters)
+        return copy
     }
 }

@@ -365,12 +365,16 @@ final class DiffusionTests: XCTestCase {
             try opt.step()
             try net.updateAverage(decay: 0.995)
         }
-        try net.useAverageWeights()
-        net.setTraining(false)
+        let trained = net.stateDict().mapValues(\.scalars)
+        let averaged = try net.averaged()
+        XCTAssertEqual(net.stateDict().mapValues(\.scalars), trained, "averaging leaves the trained network alone")
+        XCTAssertEqual(averaged.stateDict()["conv_in.weight"]?.scalars, trained["ema.conv_in.weight"])
+        XCTAssertNotEqual(trained["ema.conv_in.weight"], trained["conv_in.weight"])
+        averaged.setTraining(false)
         var sampleRNG = RandomGenerator(seed: 1)
         let n = 2000
         let samples = try DiffusionSampler(kind: .ddpm, schedule: process.schedule, steps: 50)
-            .sample(shape: [n, 1, 8, 8], rng: &sampleRNG) { xt, t in try process.denoise(net, xt, step: t, condition: nil) }
+            .sample(shape: [n, 1, 8, 8], rng: &sampleRNG) { xt, t in try process.denoise(averaged, xt, step: t, condition: nil) }
         var counts = [0, 0, 0]
         var worst = 0.0
         samples.withUnsafeBufferPointer { s in

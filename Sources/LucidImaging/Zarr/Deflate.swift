@@ -34,15 +34,7 @@ public enum Deflate {
         }
         defer { deflateEnd(&stream) }
         var out = Data(count: Int(deflateBound(&stream, uLong(raw.count))) + 32)
-        let status: Int32 = raw.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { dst in
-                stream.next_in = UnsafeMutablePointer(mutating: src.bindMemory(to: Bytef.self).baseAddress)
-                stream.avail_in = uInt(raw.count)
-                stream.next_out = dst.bindMemory(to: Bytef.self).baseAddress
-                stream.avail_out = uInt(dst.count)
-                return deflate(&stream, Z_FINISH)
-            }
-        }
+        let status = finish(&stream, from: raw, into: &out, deflate)
         guard status == Z_STREAM_END else {
             throw ImagingError.invalidArgument(op: "Deflate.compress", detail: "deflate failed (code \(status))")
         }
@@ -59,21 +51,28 @@ public enum Deflate {
         }
         defer { inflateEnd(&stream) }
         var out = Data(count: expectedBytes)
-        let status: Int32 = stored.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { dst in
-                stream.next_in = UnsafeMutablePointer(mutating: src.bindMemory(to: Bytef.self).baseAddress)
-                stream.avail_in = uInt(stored.count)
-                stream.next_out = dst.bindMemory(to: Bytef.self).baseAddress
-                stream.avail_out = uInt(dst.count)
-                return inflate(&stream, Z_FINISH)
-            }
-        }
+        let status = finish(&stream, from: stored, into: &out, inflate)
         guard status == Z_STREAM_END, Int(stream.total_out) == expectedBytes else {
             let why = status == Z_STREAM_END || status == Z_BUF_ERROR
                 ? "inflates to \(stream.total_out) bytes or more, expected \(expectedBytes)" : "corrupt zlib/gzip data (code \(status))"
             throw ImagingError.unreadable(path: path, reason: why)
         }
         return out
+    }
+
+    /// Runs `code` (zlib's `deflate` or `inflate`) over all of `input` into `output` in one
+    /// `Z_FINISH` call; returns its status.
+    private static func finish(_ stream: inout z_stream, from input: Data, into output: inout Data,
+                               _ code: (UnsafeMutablePointer<z_stream>, Int32) -> Int32) -> Int32 {
+        input.withUnsafeBytes { src in
+            output.withUnsafeMutableBytes { dst in
+                stream.next_in = UnsafeMutablePointer(mutating: src.bindMemory(to: Bytef.self).baseAddress)
+                stream.avail_in = uInt(input.count)
+                stream.next_out = dst.bindMemory(to: Bytef.self).baseAddress
+                stream.avail_out = uInt(dst.count)
+                return code(&stream, Z_FINISH)
+            }
+        }
     }
 
     /// The CRC-32 of `data` (ZIP, gzip, PNG).

@@ -202,12 +202,7 @@ public struct Diffusion: RestorationMethod, Equatable {
             return RecorruptedDenoising(network: TiledPredictor.model(model), channels: model.architecture.outputChannels,
                                         strength: recorruption, draws: count, seed: sampling.seed, noise: nil).tiles()
         }
-        // A copy with the moving-average weights: the trained network (perhaps still training) keeps its own.
-        let trained = try Self.network(model)
-        var rng = RandomGenerator(seed: 0)
-        let net = try DiffusionUNet(trained.config, rng: &rng)
-        try net.loadStateDict(trained.stateDict())
-        try net.useAverageWeights()
+        let net = try Self.network(model).averaged()
         net.setTraining(false)
         let sampler = DiffusionSampler(kind: sampling.sampler ?? self.sampler, schedule: try process().schedule,
                                        steps: sampling.steps ?? steps)
