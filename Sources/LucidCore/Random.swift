@@ -61,7 +61,7 @@ extension Tensor {
     /// Elements drawn from N(mean, std²).
     public static func randomNormal(_ shape: [Int], mean: Float = 0, std: Float = 1,
                                     rng: inout RandomGenerator) -> Tensor {
-        var t = Tensor(uninitialized: shape)
+        let t = Tensor(uninitialized: shape)
         for i in 0..<t.count { t.storage.base[i] = mean + std * rng.normal() }
         return t
     }
@@ -69,7 +69,7 @@ extension Tensor {
     /// Elements drawn uniformly from [low, high).
     public static func randomUniform(_ shape: [Int], low: Float = 0, high: Float = 1,
                                      rng: inout RandomGenerator) -> Tensor {
-        var t = Tensor(uninitialized: shape)
+        let t = Tensor(uninitialized: shape)
         for i in 0..<t.count { t.storage.base[i] = low + (high - low) * rng.uniform() }
         return t
     }
@@ -77,7 +77,7 @@ extension Tensor {
     /// `[start, start+step, …]` below `end`.
     public static func arange(_ start: Float, _ end: Float, step: Float = 1) -> Tensor {
         let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
-        var t = Tensor(uninitialized: [n])
+        let t = Tensor(uninitialized: [n])
         for i in 0..<n { t.storage.base[i] = start + Float(i) * step }
         return t
     }

@@ -156,7 +156,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// A deep copy that owns its storage.
     public func copy() -> Tensor {
-        var t = Tensor(uninitialized: shape)
+        let t = Tensor(uninitialized: shape)
         t.storage.base.initialize(from: storage.base, count: count)
         return t
     }

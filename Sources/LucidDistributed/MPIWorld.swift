@@ -126,7 +126,7 @@ public final class MPIWorld: ProcessGroup {
             if now - start < 2_000_000 { sched_yield() } else { usleep(polls < 10_000 ? 50 : 200) }
             if now - lastCheck > 1_000_000_000 {
                 lastCheck = now
-                let (peer, state) = peerStates().first { $0.state == "Z" || $0.state == "gone" } ?? (-1, "")
+                let (peer, _) = peerStates().first { $0.state == "Z" || $0.state == "gone" } ?? (-1, "")
                 if peer >= 0 {
                     throw DistributedError(message: "rank \(peer) (pid \(peers[peer].pid) on \(peers[peer].host)) has died; stopping (while waiting for \(what()))")
                 }

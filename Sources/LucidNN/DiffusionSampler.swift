@@ -52,17 +52,13 @@ public struct DiffusionSampler: Sendable {
     /// every denoiser call.
     public func sample(shape: [Int], start: (step: Int, x: Tensor)? = nil, rng: inout RandomGenerator,
                        evaluated: (() -> Void)? = nil, denoise: Denoiser) throws -> Tensor {
-        let ts = schedule.samplingSteps(steps, from: start?.step)
-        let a = schedule.alpha, s = schedule.sigma
-        var x: Tensor
-        if let start {
-            guard start.x.shape == shape else {
-                throw TensorError.shapeMismatch(op: "DiffusionSampler", detail: "start \(start.x.shape) vs shape \(shape)")
-            }
-            x = start.x
-        } else {
-            x = Tensor.randomNormal(shape, rng: &rng) * Float(s[ts[0]])
+        let start = start ?? startingNoise(shape: shape, rng: &rng)
+        guard start.x.shape == shape else {
+            throw TensorError.shapeMismatch(op: "DiffusionSampler", detail: "start \(start.x.shape) vs shape \(shape)")
         }
+        let ts = schedule.samplingSteps(steps, from: start.step)
+        let a = schedule.alpha, s = schedule.sigma
+        var x = start.x
         func call(_ x: Tensor, _ t: Int) throws -> Tensor {
             let y = try denoise(x, t)
             evaluated?()
@@ -90,6 +86,26 @@ public struct DiffusionSampler: Sendable {
             }
         }
         return x
+    }
+
+    /// Pure noise at the first level a sample visits, `σ_T·z`: where `sample` starts when given no start.
+    public func startingNoise(shape: [Int], rng: inout RandomGenerator) -> (step: Int, x: Tensor) {
+        let top = schedule.samplingStart
+        return (top, Tensor.randomNormal(shape, rng: &rng) * Float(schedule.sigma[top]))
+    }
+
+    /// `count` samples of `x₀` from pure noise, in antithetic pairs: the second of each pair starts
+    /// from the negated noise of the first. Every sample keeps the sampler's distribution, but the
+    /// part of the output that is linear in the starting noise (most of a DDIM sample's spread)
+    /// cancels in each pair's mean, so the mean of the samples estimates the posterior mean with
+    /// far less variance than independent samples give. `each` receives the samples in order.
+    public func antitheticSamples(_ count: Int, shape: [Int], rng: inout RandomGenerator, evaluated: (() -> Void)? = nil,
+                                  denoise: Denoiser, each: (Tensor) throws -> Void) throws {
+        var start = (step: 0, x: Tensor(zeros: shape))
+        for index in 0..<count {
+            start = index % 2 == 0 ? startingNoise(shape: shape, rng: &rng) : (start.step, -start.x)
+            try each(try sample(shape: shape, start: start, rng: &rng, evaluated: evaluated, denoise: denoise))
+        }
     }
 
     /// A draw from `q(x_s | x_t, x₀)`: mean `(α_{t|s}σ_s²/σ_t²)·x_t + (α_s σ_{t|s}²/σ_t²)·x₀`,

