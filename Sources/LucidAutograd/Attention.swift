@@ -10,6 +10,7 @@ public func scaledDotProductAttention(query: Variable, key: Variable, value: Var
         throw TensorError.shapeMismatch(op: "scaledDotProductAttention",
                                         detail: "query \(q), key \(k), value \(v) (expected [B, heads, Lq, d], [B, heads, Lk, d], [B, heads, Lk, dv])")
     }
-    let scores = try matmul(query, key, transposeB: true) * (1 / Float(q[3]).squareRoot())
+    // The scale on the query, not on the Lq × Lk scores: one pass over far fewer values.
+    let scores = try matmul(query * (1 / Float(q[3]).squareRoot()), key, transposeB: true)
     return try matmul(softmax(scores, axis: -1), value)
 }

@@ -112,6 +112,12 @@ extension Tensor {
         let out = Tensor(uninitialized: shape)
         if count == 0 { return out }
         let src = UnsafePointer(storage.base), dst = out.storage.base
+        if inner == 1 {
+            Threads.parallelChunks(outer, minChunk: Swift.max(1, 4096 / n)) { r in
+                for o in r { Self.softmaxRow(src + o * n, dst + o * n, n, log: log) }
+            }
+            return out
+        }
         Threads.parallelChunks(outer * inner, minChunk: Swift.max(1, 4096 / n)) { r in
             for t in r {
                 let o = t / inner, i = t - o * inner
@@ -130,6 +136,43 @@ extension Tensor {
             }
         }
         return out
+    }
+
+    /// Softmax (or log-softmax) of one contiguous row of `n` values, 16 lanes at a time.
+    @inline(__always)
+    private static func softmaxRow(_ p: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
+        func load(_ a: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(a).loadUnaligned(as: SIMD16<Float>.self) }
+        func store(_ v: SIMD16<Float>, _ a: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(a).storeBytes(of: v, as: SIMD16<Float>.self) }
+        var mv = SIMD16<Float>(repeating: -.infinity), j = 0
+        while j + 16 <= n { mv = pointwiseMax(mv, load(p + j)); j += 16 }
+        var m = mv.max()
+        while j < n { m = Swift.max(m, p[j]); j += 1 }
+        let mm = SIMD16<Float>(repeating: m)
+        var sv = SIMD16<Float>(), s: Float = 0
+        j = 0
+        while j + 16 <= n {
+            let e = exp16(load(p + j) - mm)
+            if !log { store(e, q + j) }
+            sv += e
+            j += 16
+        }
+        while j < n {
+            let e = Foundation.exp(p[j] - m)
+            if !log { q[j] = e }
+            s += e
+            j += 1
+        }
+        s += sv.sum()
+        j = 0
+        if log {
+            let ls = m + Foundation.log(s)
+            while j + 16 <= n { store(load(p + j) - SIMD16(repeating: ls), q + j); j += 16 }
+            while j < n { q[j] = p[j] - ls; j += 1 }
+        } else {
+            let inv = 1 / s
+            while j + 16 <= n { store(load(q + j) * inv, q + j); j += 16 }
+            while j < n { q[j] *= inv; j += 1 }
+        }
     }
 }
 

@@ -153,6 +153,16 @@ final class ElementwiseTests: XCTestCase {
             assertClose(s.scalars, ref, tol: 1e-6, "softmax axis \(axis)")
             assertClose(ls.scalars, ref.map { Foundation.log($0) }, tol: 1e-5, "logSoftmax axis \(axis)")
         }
+        // Rows of 16-lane blocks and a tail (the vectorized path along the last axis).
+        var rng = RandomGenerator(seed: 4)
+        let rows = Tensor.randomNormal([3, 41], std: 3, rng: &rng)
+        let (s, ls) = (try rows.softmax(axis: 1), try rows.logSoftmax(axis: 1))
+        for r in 0..<3 {
+            let v = (0..<41).map { Double(rows[r, $0]) }
+            let den = v.map { Foundation.exp($0) }.reduce(0, +)
+            assertClose(Array(s.scalars[(41 * r)..<(41 * r + 41)]), v.map { Float(Foundation.exp($0) / den) }, tol: 1e-6, "softmax row \(r)")
+            assertClose(Array(ls.scalars[(41 * r)..<(41 * r + 41)]), v.map { Float($0 - Foundation.log(den)) }, tol: 1e-5, "logSoftmax row \(r)")
+        }
         // Numerically stable for large logits.
         let big = try Tensor(shape: [1, 3], scalars: [1000, 1001, 1002])
         XCTAssertFalse(try big.softmax(axis: 1).scalars.contains { !$0.isFinite })
