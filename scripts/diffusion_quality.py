@@ -2,7 +2,7 @@
 """diffusion_quality.py -- the quality checks of Lucid's diffusion models (issue 12), run through the CLI.
 
 Usage:  python3 scripts/diffusion_quality.py [--lucid .build/release/lucid] [--out quality-diffusion]
-                                             [--seconds 480] [--selfsupervised-seconds 120]
+                                             [--seconds 480] [--selfsupervised-seconds 120] [--seed 1]
 
 1. Conditional restoration (blur + Poisson-Gaussian noise, synthetic specimens):
    `lucid demo diffusion --mode conditional --seconds S` writes the pairs' clean targets, trains the
@@ -41,6 +41,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=480, help="training budget of the conditional model")
     ap.add_argument("--selfsupervised-seconds", type=float, default=120)
     ap.add_argument("--skip-selfsupervised", action="store_true")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the conditional demo's specimens, noise and sampling")
     args = ap.parse_args()
     L, out = args.lucid, os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
@@ -48,7 +49,7 @@ def main():
 
     # 1. Conditional diffusion vs CARE on the same simulated pairs and step budget.
     cond = os.path.join(out, "conditional")
-    run([L, "demo", "diffusion", "--mode", "conditional", "--seconds", str(args.seconds), "-o", cond])
+    run([L, "demo", "diffusion", "--mode", "conditional", "--seconds", str(args.seconds), "--seed", str(args.seed), "-o", cond])
     steps = json.load(open(os.path.join(cond, "metrics.json")))["steps"]
     care_recipe = os.path.join(out, "care.yaml")
     with open(care_recipe, "w") as f:

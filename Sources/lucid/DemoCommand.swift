@@ -150,6 +150,9 @@ struct DemoDiffusion: ParsableCommand {
     @Option(help: "DDIM steps per sample.")
     var steps = 20
 
+    @Option(help: "Seed of the synthetic specimens, their noise and the sampling.")
+    var seed: UInt64 = 1
+
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -163,6 +166,7 @@ struct DemoDiffusion: ParsableCommand {
         demo.seconds = seconds
         demo.samples = samples
         demo.steps = steps
+        demo.seed = seed
         do { try demo.validate() } catch { throw ValidationError("\(error)") }
         do {
             let r = try demo.run(log: logLine)

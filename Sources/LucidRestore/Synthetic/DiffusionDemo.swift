@@ -27,6 +27,7 @@ public struct DiffusionDemo {
     public var size = 256
     public var photons = 20.0
     public var readNoise = 2.0
+    /// Seed of the specimens, their noise and the sampling.
     public var seed: UInt64 = 1
 
     public init() {}
