@@ -141,18 +141,16 @@ extension Tensor {
     /// Softmax (or log-softmax) of one contiguous row of `n` values, 16 lanes at a time.
     @inline(__always)
     private static func softmaxRow(_ p: UnsafePointer<Float>, _ q: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
-        func load(_ a: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(a).loadUnaligned(as: SIMD16<Float>.self) }
-        func store(_ v: SIMD16<Float>, _ a: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(a).storeBytes(of: v, as: SIMD16<Float>.self) }
         var mv = SIMD16<Float>(repeating: -.infinity), j = 0
-        while j + 16 <= n { mv = pointwiseMax(mv, load(p + j)); j += 16 }
+        while j + 16 <= n { mv = pointwiseMax(mv, load16(p, j)); j += 16 }
         var m = mv.max()
         while j < n { m = Swift.max(m, p[j]); j += 1 }
         let mm = SIMD16<Float>(repeating: m)
         var sv = SIMD16<Float>(), s: Float = 0
         j = 0
         while j + 16 <= n {
-            let e = exp16(load(p + j) - mm)
-            if !log { store(e, q + j) }
+            let e = exp16(load16(p, j) - mm)
+            if !log { store16(e, q, j) }
             sv += e
             j += 16
         }
@@ -165,12 +163,12 @@ extension Tensor {
         s += sv.sum()
         j = 0
         if log {
-            let ls = m + Foundation.log(s)
-            while j + 16 <= n { store(load(p + j) - SIMD16(repeating: ls), q + j); j += 16 }
-            while j < n { q[j] = p[j] - ls; j += 1 }
+            let ls = SIMD16<Float>(repeating: m + Foundation.log(s))
+            while j + 16 <= n { store16(load16(p, j) - ls, q, j); j += 16 }
+            while j < n { q[j] = p[j] - ls[0]; j += 1 }
         } else {
             let inv = 1 / s
-            while j + 16 <= n { store(load(q + j) * inv, q + j); j += 16 }
+            while j + 16 <= n { store16(load16(q, j) * inv, q, j); j += 16 }
             while j < n { q[j] *= inv; j += 1 }
         }
     }

@@ -101,10 +101,12 @@ public struct DiffusionSampler: Sendable {
     /// far less variance than independent samples give. `each` receives the samples in order.
     public func antitheticSamples(_ count: Int, shape: [Int], rng: inout RandomGenerator, evaluated: (() -> Void)? = nil,
                                   denoise: Denoiser, each: (Tensor) throws -> Void) throws {
-        var start = (step: 0, x: Tensor(zeros: shape))
-        for index in 0..<count {
-            start = index % 2 == 0 ? startingNoise(shape: shape, rng: &rng) : (start.step, -start.x)
+        for first in stride(from: 0, to: count, by: 2) {
+            let start = startingNoise(shape: shape, rng: &rng)
             try each(try sample(shape: shape, start: start, rng: &rng, evaluated: evaluated, denoise: denoise))
+            if first + 1 < count {
+                try each(try sample(shape: shape, start: (start.step, -start.x), rng: &rng, evaluated: evaluated, denoise: denoise))
+            }
         }
     }
 

@@ -130,8 +130,7 @@ final class DiffusionTests: XCTestCase {
                 var calls = 0
                 let x = try s.sample(shape: [4000, 1, 1, 1], rng: &rng, evaluated: { calls += 1 }, denoise: denoise).scalars.map(Double.init)
                 XCTAssertEqual(calls, s.evaluations(), "\(kind) \(sampler)")
-                let mean = x.reduce(0, +) / Double(x.count)
-                let sd = (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(x.count - 1)).squareRoot()
+                let (mean, sd) = Self.meanAndSD(x)
                 // Langevin with a finite step count is an approximation: looser bounds.
                 let tol = sampler == .langevin || sampler == .pc ? 0.12 : 0.05
                 XCTAssertEqual(mean, mu, accuracy: 0.03, "\(kind) \(sampler) mean")
@@ -142,8 +141,7 @@ final class DiffusionTests: XCTestCase {
                 var rng = RandomGenerator(seed: 5)
                 let x = try DiffusionSampler(kind: .ddim, schedule: schedule, steps: k)
                     .sample(shape: [4000, 1, 1, 1], rng: &rng, denoise: denoise).scalars.map(Double.init)
-                let m = x.reduce(0, +) / Double(x.count)
-                return (x.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(x.count - 1)).squareRoot()
+                return Self.meanAndSD(x).sd
             }
             XCTAssertTrue(spreads[0] < spreads[1] && spreads[1] < spreads[2] && spreads[2] < tau, "\(kind) DDIM spreads \(spreads)")
         }
@@ -160,8 +158,7 @@ final class DiffusionTests: XCTestCase {
             var rng = RandomGenerator(seed: 6)
             let start = Tensor(shape: [4000, 1, 1, 1], repeating: Float(schedule.alpha[t0] * y))
             let x = try s.sample(shape: start.shape, start: (t0, start), rng: &rng, denoise: denoise).scalars.map(Double.init)
-            let mean = x.reduce(0, +) / Double(x.count)
-            let sd = (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(x.count - 1)).squareRoot()
+            let (mean, sd) = Self.meanAndSD(x)
             XCTAssertEqual(mean, posteriorMean, accuracy: 0.02, "\(kind) posterior mean")
             XCTAssertEqual(sd, posteriorVar.squareRoot(), accuracy: 0.05 * posteriorVar.squareRoot(), "\(kind) posterior std")
         }
@@ -184,8 +181,7 @@ final class DiffusionTests: XCTestCase {
             }
             XCTAssertEqual(calls, 2 * sampler.evaluations(), "\(kind)")
             for x in pair {
-                let mean = x.reduce(0, +) / Double(x.count)
-                let sd = (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(x.count - 1)).squareRoot()
+                let (mean, sd) = Self.meanAndSD(x)
                 XCTAssertEqual(mean, mu, accuracy: 0.03, "\(kind) mean")
                 XCTAssertEqual(sd, tau, accuracy: 0.05 * tau, "\(kind) std")
             }
@@ -197,6 +193,12 @@ final class DiffusionTests: XCTestCase {
             let scatter = (zip(independent[0], independent[1]).map { pow(($0 + $1) / 2 - mu, 2) }.reduce(0, +) / 4000).squareRoot()
             XCTAssertEqual(scatter, tau / 2.0.squareRoot(), accuracy: 0.1 * tau, "\(kind): independent pairs scatter")
         }
+    }
+
+    /// Mean and sample standard deviation of draws.
+    static func meanAndSD(_ x: [Double]) -> (mean: Double, sd: Double) {
+        let mean = x.reduce(0, +) / Double(x.count)
+        return (mean, (x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(x.count - 1)).squareRoot())
     }
 
     /// The exact `E[x₀ | x_t]` of x₀ ~ N(μ, τ²).
